@@ -1,0 +1,67 @@
+"""reference_runner: the reference implementation of the generic callback hook system for
+Ray Serve LLM node initialization.
+
+Importing it imports neither pytest nor Ray; Ray is imported when a function needs it
+(``initialize_node``, or validating a ``runtime_env`` a callback set).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from .config import LLMConfig, PlacementGroupConfig
+from .download import ModelDownloadResult, NodeDownload, download_model
+from .downloadable import NodeModelDownloadable
+from .errors import (
+    CallbackError,
+    CallbackLoadError,
+    CallbackReturnError,
+    CallbackTimeoutError,
+    InitializationError,
+    ModelSourceError,
+    PlacementGroupTimeoutError,
+    RayNotConnectedError,
+)
+from .loading import load_callback
+from .node_init import InitializeNodeOutput, initialize_node
+from .phases import PHASES
+from .protocol import Callback
+from .reserved import RESERVED_KEYS, SYSTEM_KEYS
+from .runner import CallbackRunner
+from .trace import CallbackFailure, KeyOrigin, TraceEntry
+
+#: A tiny model folder (config, tokenizer files, a small safetensors file) shipped with
+#: the package, for the reference download and the default conformance config.
+TINY_MODEL_PATH: Final = str(Path(__file__).parent / "_data" / "tiny-model")
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PHASES",
+    "RESERVED_KEYS",
+    "SYSTEM_KEYS",
+    "TINY_MODEL_PATH",
+    "Callback",
+    "CallbackError",
+    "CallbackFailure",
+    "CallbackLoadError",
+    "CallbackReturnError",
+    "CallbackRunner",
+    "CallbackTimeoutError",
+    "InitializationError",
+    "InitializeNodeOutput",
+    "KeyOrigin",
+    "LLMConfig",
+    "ModelDownloadResult",
+    "ModelSourceError",
+    "NodeDownload",
+    "NodeModelDownloadable",
+    "PlacementGroupConfig",
+    "PlacementGroupTimeoutError",
+    "RayNotConnectedError",
+    "TraceEntry",
+    "download_model",
+    "initialize_node",
+    "load_callback",
+]

@@ -1,0 +1,76 @@
+"""The errors of the callback system.
+
+Every error the runner raises for a callback's fault derives from :class:`CallbackError`
+*and* from the built-in exception a caller would naturally catch (``ImportError`` for
+loading, ``TypeError`` for a bad return value, ``TimeoutError`` for a hung call), so code
+written against either hierarchy keeps working.
+"""
+
+from __future__ import annotations
+
+
+class CallbackError(Exception):
+    """Base class of every error the callback system raises about a callback."""
+
+
+class CallbackLoadError(CallbackError, ImportError):
+    """A callback spec could not be turned into a callable.
+
+    The message names the spec, what was tried and why it failed.
+    """
+
+    def __init__(self, spec: object, reason: str) -> None:
+        self.spec = spec
+        self.reason = reason
+        super().__init__(f"cannot load callback {spec!r}: {reason}")
+
+
+class CallbackReturnError(CallbackError, TypeError):
+    """A callback returned, or wrote into ``data``, a value of the wrong type.
+
+    ``callback`` and ``phase`` name the culprit; ``key`` is the offending key, if any.
+    """
+
+    def __init__(self, message: str, *, callback: str, phase: str, key: str | None = None) -> None:
+        self.callback = callback
+        self.phase = phase
+        self.key = key
+        super().__init__(message)
+
+
+class CallbackTimeoutError(CallbackError, TimeoutError):
+    """A callback call did not finish within the runner's ``timeout_s``.
+
+    The runner never waits on that call again; a synchronous callback keeps running in its
+    (daemon) thread until it returns on its own.
+    """
+
+    def __init__(self, *, callback: str, phase: str, timeout_s: float) -> None:
+        self.callback = callback
+        self.phase = phase
+        self.timeout_s = timeout_s
+        super().__init__(
+            f"callback {callback} did not finish phase {phase!r} within {timeout_s:g} s; "
+            "make it return promptly (move slow work out of the callback or raise the "
+            "runner's timeout_s)"
+        )
+
+
+class InitializationError(CallbackError, RuntimeError):
+    """Node initialization cannot go on because of what the callbacks left in ``data``
+    (for example ``skip_default_init`` without a ``placement_group``)."""
+
+
+class PlacementGroupTimeoutError(TimeoutError):
+    """A placement group was not ready within its wait bound.
+
+    The message names the bundles and strategy asked for and the resources the cluster has.
+    """
+
+
+class ModelSourceError(FileNotFoundError):
+    """The model source (``LLMConfig.model_id``) is not a readable local folder."""
+
+
+class RayNotConnectedError(RuntimeError):
+    """``initialize_node`` needs a connected Ray (``ray.init()`` or a cluster fixture)."""

@@ -1,0 +1,227 @@
+"""Turning callback specs (callables or import paths) into callables.
+
+Accepted forms (DESIGN §2):
+
+* a callable: returned as is (a class is instantiated with no arguments);
+* ``"pkg.mod.attr"``: the longest importable module prefix, then attributes;
+* ``"pkg.mod:attr"`` and ``"pkg.mod:Class.attr"``: module before the colon, attribute path
+  after it.
+
+A class (in either form) is instantiated with no arguments, so ``"pkg.mod.MyCallback"``
+yields a ``MyCallback()`` instance. Every failure raises :class:`CallbackLoadError` (an
+``ImportError``) naming the spec, what was tried and why it failed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from .errors import CallbackLoadError
+
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+_DOTTED = rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})*"
+_COLON_FORM = re.compile(rf"^(?P<module>{_DOTTED}):(?P<attrs>{_DOTTED})$")
+_DOT_FORM = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})+$")
+
+
+def spec_form_problem(spec: str) -> str | None:
+    """Return why ``spec`` is not a well-formed import path, or ``None`` if it is.
+
+    Checks the form only; nothing is imported.
+    """
+    if not isinstance(spec, str):
+        return f"expected a str import path, got {type(spec).__name__}"
+    if spec != spec.strip():
+        return "it has leading or trailing whitespace"
+    if _COLON_FORM.match(spec) or _DOT_FORM.match(spec):
+        return None
+    if ":" not in spec and "." not in spec:
+        return (
+            "it is not fully qualified; write 'package.module.function' or "
+            "'package.module:function'"
+        )
+    return (
+        "it is not a valid import path; expected 'package.module.attribute' or "
+        "'package.module:attribute' (identifiers separated by dots, at most one colon)"
+    )
+
+
+def load_callback(spec: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Return the callable ``spec`` names (see the module docstring for the forms)."""
+    if isinstance(spec, type):
+        return _instantiate(spec, spec)
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str):
+        raise CallbackLoadError(
+            spec,
+            f"expected a callable or an import path str, got {type(spec).__name__}",
+        )
+    problem = spec_form_problem(spec)
+    if problem is not None:
+        raise CallbackLoadError(spec, problem)
+    if ":" in spec:
+        module_name, attr_path = spec.split(":", 1)
+        module = _import(spec, module_name)
+        target = _resolve(spec, module, module_name, attr_path.split("."))
+    else:
+        module, module_name, attrs = _import_longest_prefix(spec)
+        target = _resolve(spec, module, module_name, attrs)
+    if isinstance(target, type):
+        return _instantiate(spec, target)
+    if not callable(target):
+        raise CallbackLoadError(
+            spec,
+            f"it resolves to {type(target).__name__} {_short_repr(target)}, which is not "
+            "callable; point the spec at a function, a class, or an object with __call__",
+        )
+    return target  # type: ignore[no-any-return]
+
+
+def _import(spec: str, module_name: str) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if (
+            exc.name is not None
+            and module_name != exc.name
+            and not module_name.startswith(exc.name + ".")
+        ):
+            raise CallbackLoadError(
+                spec,
+                f"importing module {module_name!r} failed because it imports missing "
+                f"module {exc.name!r}: {exc}",
+            ) from exc
+        raise CallbackLoadError(
+            spec,
+            f"no module named {module_name!r} (tried importing it with sys.path "
+            f"{_path_hint()}); install the package or add its folder to PYTHONPATH",
+        ) from exc
+    except Exception as exc:
+        raise CallbackLoadError(
+            spec,
+            f"importing module {module_name!r} raised {type(exc).__name__}: {exc}",
+        ) from exc
+
+
+def _import_longest_prefix(spec: str) -> tuple[Any, str, list[str]]:
+    """For ``a.b.c.d`` import ``a.b.c``, else ``a.b``, else ``a``: the longest prefix that
+    is a module; the rest is the attribute path."""
+    parts = spec.split(".")
+    tried: list[str] = []
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        tried.append(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name or (
+                exc.name is not None and module_name.startswith(exc.name + ".")
+            ):
+                continue  # this prefix is not a module; try a shorter one
+            raise CallbackLoadError(
+                spec,
+                f"importing module {module_name!r} failed because it imports missing "
+                f"module {exc.name!r}: {exc}",
+            ) from exc
+        except Exception as exc:
+            raise CallbackLoadError(
+                spec,
+                f"importing module {module_name!r} raised {type(exc).__name__}: {exc}",
+            ) from exc
+        return module, module_name, parts[cut:]
+    raise CallbackLoadError(
+        spec,
+        f"no module found (tried {', '.join(repr(t) for t in tried)} with sys.path "
+        f"{_path_hint()}); install the package or add its folder to PYTHONPATH",
+    )
+
+
+def _resolve(spec: str, module: Any, module_name: str, attrs: list[str]) -> Any:
+    target = module
+    walked = module_name
+    for attr in attrs:
+        try:
+            target = getattr(target, attr)
+        except AttributeError:
+            available = sorted(name for name in dir(target) if not name.startswith("_"))
+            hint = _closest(attr, available)
+            raise CallbackLoadError(
+                spec,
+                f"{walked!r} has no attribute {attr!r}"
+                + (f"; did you mean {hint!r}?" if hint else "")
+                + (f" (public names: {', '.join(available[:12])})" if available else ""),
+            ) from None
+        walked = f"{walked}.{attr}"
+    return target
+
+
+def _instantiate(spec: object, cls: type) -> Callable[..., Any]:
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):
+        signature = None
+    if signature is not None:
+        required = [
+            p.name
+            for p in signature.parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        if required:
+            raise CallbackLoadError(
+                spec,
+                f"class {cls.__qualname__} needs constructor arguments {required}; a class "
+                "spec is instantiated with no arguments, so give them defaults, or point "
+                "the spec at a module-level instance or factory function instead",
+            )
+    try:
+        instance = cls()
+    except Exception as exc:
+        raise CallbackLoadError(
+            spec,
+            f"instantiating class {cls.__qualname__}() raised {type(exc).__name__}: {exc}",
+        ) from exc
+    if not callable(instance):
+        raise CallbackLoadError(
+            spec,
+            f"class {cls.__qualname__} has no __call__(phase, config, data) method, so its "
+            "instances are not callbacks",
+        )
+    return instance
+
+
+def _closest(name: str, candidates: list[str]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _path_hint() -> str:
+    shown = [p or "<cwd>" for p in sys.path[:4]]
+    more = f", ... {len(sys.path) - 4} more" if len(sys.path) > 4 else ""
+    return "[" + ", ".join(shown) + more + "]"
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def import_path_of(obj: Any) -> str | None:
+    """Return ``"module:qualname"`` if importing it yields ``obj`` itself, else ``None``
+    (lambdas, closures, instances, objects defined in ``__main__``)."""
+    module_name = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not module_name or not qualname or "<" in qualname or module_name == "__main__":
+        return None
+    module = sys.modules.get(module_name)
+    target: Any = module
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    return f"{module_name}:{qualname}" if target is obj else None
