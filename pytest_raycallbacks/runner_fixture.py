@@ -21,11 +21,13 @@ def callback_runner() -> CallbackRunnerFactory:
     ``callback_runner(cb1, "pkg.mod:cb2", timeout_s=5, error_policy="continue")`` loads the
     specs with ``load_callback`` and returns the runner; ``await runner.run(phase, config)``
     or ``await runner.run_all(config)`` drives it, and ``runner.trace`` /
-    ``runner.key_origins()`` show who set which key in which phase.
+    ``runner.key_origins()`` show who set which key in which phase (tracing is on by
+    default here; pass ``trace=False`` to measure the default path).
     """
     from reference_runner import CallbackRunner, load_callback
 
     def build(*callbacks: str | Callable[..., Any], **options: Any) -> Any:
+        options.setdefault("trace", True)
         return CallbackRunner([load_callback(cb) for cb in callbacks], **options)
 
     return build

@@ -101,7 +101,9 @@ async def initialize_node(
     """
     ray = _connected_ray()
     callbacks = [load_callback(spec) for spec in llm_config.callbacks]
-    runner = CallbackRunner(callbacks, error_policy=error_policy, timeout_s=callback_timeout_s)
+    runner = CallbackRunner(
+        callbacks, error_policy=error_policy, timeout_s=callback_timeout_s, trace=True
+    )
     data = runner.data
     groups = _OwnedGroups(ray)
 

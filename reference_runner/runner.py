@@ -19,10 +19,13 @@ Contract (DESIGN §2):
 * With ``timeout_s=None`` synchronous callbacks run inline (the fast path). With a timeout,
   each call runs under that bound (synchronous ones in a daemon thread) and one that overruns
   raises :class:`CallbackTimeoutError`; the runner never waits on it again.
-* :attr:`trace` records every call: phase, callback, keys returned / added / changed /
-  removed, duration and outcome. ``strict=True`` also compares one level inside ``dict``,
-  ``list`` and ``set`` values, so in-place changes such as ``data["extra_init_kwargs"]["x"] = 1``
-  appear as ``changed``; it costs a snapshot of ``data`` per call.
+* With ``trace=True``, :attr:`trace` records every call: phase, callback, keys returned /
+  added / changed / removed, duration and outcome, and :meth:`key_origins` says who set
+  which key in which phase. ``strict=True`` traces and also compares one level inside
+  ``dict``, ``list`` and ``set`` values, so in-place changes such as
+  ``data["extra_init_kwargs"]["x"] = 1`` appear as ``changed``; it costs a snapshot of
+  ``data`` per call. The default path (no timeout, no trace) keeps no per-call records:
+  it is within 2x of a bare loop (``benchmarks/bench_runner.py``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ ErrorPolicy = Literal["raise", "continue"]
 _ERROR_POLICIES: Final = ("raise", "continue")
 _NOTE_PREFIX: Final = "[reference_runner] raised by callback"
 _SNAPSHOT_TYPES: Final = (dict, list, set)
+_reserved_isdisjoint: Final = RESERVED_KEY_SET.isdisjoint
+_dict_update: Final = dict.update
 
 _NO_WRITES: Final[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = ((), (), ())
 
@@ -75,7 +80,9 @@ class CallbackRunner:
             ``"continue"`` logs it, records it in :attr:`errors` and goes on.
         timeout_s: bound on each call, in seconds; ``None`` runs synchronous callbacks
             inline and awaits asynchronous ones without bound.
-        strict: also detect in-place changes one level inside ``data``'s values (slower).
+        trace: record every call in :attr:`trace` (phase, callback, keys, duration,
+            outcome). Off by default: the default path only checks and merges.
+        strict: ``trace`` plus in-place changes one level inside ``data``'s values.
         data: initial content of the shared ``data`` dict.
     """
 
@@ -85,6 +92,7 @@ class CallbackRunner:
         *,
         error_policy: ErrorPolicy = "raise",
         timeout_s: float | None = None,
+        trace: bool = False,
         strict: bool = False,
         data: Mapping[str, Any] | None = None,
     ) -> None:
@@ -102,6 +110,7 @@ class CallbackRunner:
         self.error_policy: ErrorPolicy = error_policy
         self.timeout_s = timeout_s
         self.strict = strict
+        self.tracing = trace or strict
         self.data: SharedData = SharedData(data or {})
         self.data.take_writes()
         self._initial_keys = tuple(self.data)
@@ -116,15 +125,51 @@ class CallbackRunner:
         """Run every callback for ``phase``; return the shared ``data`` dict."""
         if not isinstance(phase, str):
             raise TypeError(f"phase must be a str, got {type(phase).__name__}: {phase!r}")
-        logger.debug("running %d callbacks for phase %r", len(self.callbacks), phase)
         self._phases_run.append(phase)
+        if self.timeout_s is None and not self.tracing:
+            return await self._run_fast(phase, config)
+        return await self._run_traced(phase, config)
+
+    async def _run_fast(self, phase: str, config: Any) -> SharedData:
+        """The default path: inline calls, checks and merge, no per-call records."""
         data = self.data
+        pending = data.pending_writes
+        if pending:
+            data.take_writes()  # writes made between runs are the system's
+        index = -1
+        for callback in self.callbacks:
+            index += 1
+            try:
+                result = callback(phase, config, data)
+                if result is not None:
+                    if type(result) is not dict:
+                        result = await self._settle(result, index, phase, None)
+                        if result is None:
+                            continue
+                    for key in result:
+                        if type(key) is not str:
+                            raise self._bad_key_error(result, index, phase)
+                    if not _reserved_isdisjoint(result):
+                        self._check_reserved(result, index, phase, "returned")
+                    _dict_update(data, result)
+                if pending:
+                    self._check_in_place(data.take_writes(), index, phase)
+            except Exception as exc:
+                if pending:
+                    data.take_writes()
+                self._fail(phase, index, exc, 0.0, None)
+        return data
+
+    async def _run_traced(self, phase: str, config: Any) -> SharedData:
+        """The general path: per-call bound, trace records, strict snapshots."""
+        data = self.data
+        pending = data.pending_writes
         records = self._records
         timeout_s = self.timeout_s
         strict = self.strict
         perf = time.perf_counter
         for index, callback in enumerate(self.callbacks):
-            if data._prior:
+            if pending:
                 records.append(self._system_record(phase))
             snapshot = _snapshot(data) if strict else None
             start = perf()
@@ -139,14 +184,14 @@ class CallbackRunner:
                     for key in result:
                         if type(key) is not str:
                             raise self._bad_key_error(result, index, phase)
-                    if not RESERVED_KEY_SET.isdisjoint(result):
+                    if not _reserved_isdisjoint(result):
                         self._check_reserved(result, index, phase, "returned")
-                    dict.update(data, result)
+                    _dict_update(data, result)
                     returned: tuple[str, ...] = tuple(result)
                 else:
                     returned = ()
                 writes = _NO_WRITES
-                if data._prior:
+                if pending:
                     prior = data.take_writes()
                     writes = diff_writes(prior, data)
                     self._check_in_place(prior, index, phase)
@@ -155,7 +200,7 @@ class CallbackRunner:
                 continue
             deep = _deep_changes(snapshot, data) if snapshot is not None else ()
             records.append((phase, index, returned, writes, deep, perf() - start, "ok", None))
-        if data._prior:
+        if pending:
             records.append(self._system_record(phase))
         return data
 
@@ -284,16 +329,18 @@ class CallbackRunner:
         start: float,
         snapshot: dict[str, Any] | None,
     ) -> None:
-        writes = diff_writes(self.data.take_writes(), self.data) if self.data._prior else _NO_WRITES
         name = self._names[index]
         if not isinstance(exc, CallbackReturnError | CallbackTimeoutError) and not any(
             note.startswith(_NOTE_PREFIX) for note in getattr(exc, "__notes__", ())
         ):
             exc.add_note(f"{_NOTE_PREFIX} #{index} {name} in phase {phase!r}")
-        outcome: Outcome = "timeout" if isinstance(exc, CallbackTimeoutError) else "error"
-        deep = _deep_changes(snapshot, self.data) if snapshot is not None else ()
-        duration = time.perf_counter() - start
-        self._records.append((phase, index, (), writes, deep, duration, outcome, exc))
+        if self.tracing:
+            data = self.data
+            writes = diff_writes(data.take_writes(), data) if data.pending_writes else _NO_WRITES
+            outcome: Outcome = "timeout" if isinstance(exc, CallbackTimeoutError) else "error"
+            deep = _deep_changes(snapshot, data) if snapshot is not None else ()
+            duration = time.perf_counter() - start
+            self._records.append((phase, index, (), writes, deep, duration, outcome, exc))
         if self.error_policy == "raise":
             raise exc
         logger.error(
@@ -316,7 +363,15 @@ class CallbackRunner:
 
     @property
     def trace(self) -> list[TraceEntry]:
-        """Every call so far, in order, with the keys it returned, added, changed, removed."""
+        """Every call so far, in order, with the keys it returned, added, changed, removed.
+
+        Needs ``trace=True`` (or ``strict=True``) when the runner was built.
+        """
+        if not self.tracing:
+            raise RuntimeError(
+                "this CallbackRunner was built without tracing; build it with "
+                "CallbackRunner(callbacks, trace=True) (or strict=True) to record every call"
+            )
         present = set(self._initial_keys)
         entries: list[TraceEntry] = []
         for phase, index, returned, writes, deep, duration, outcome, error in self._records:

@@ -77,8 +77,14 @@ class SharedData(dict[str, Any]):
     def take_writes(self) -> dict[Any, Any]:
         """Return ``{key: value before the first write}`` for every key written since the
         last call (``MISSING`` if the key was absent), and start a new record."""
-        prior, self._prior = self._prior, {}
+        prior = dict(self._prior)
+        self._prior.clear()  # cleared in place: the runner keeps a reference to it
         return prior
+
+    @property
+    def pending_writes(self) -> dict[Any, Any]:
+        """The live record of writes since the last :meth:`take_writes` (do not modify)."""
+        return self._prior
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (SharedData, (dict(self),))

@@ -41,7 +41,10 @@ def offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 def test_reference_runner_imports_neither_conformance_nor_the_plugin_nor_pytest() -> None:
-    assert offending("reference_runner", ("conformance", "pytest_raycallbacks", "pytest", "_pytest")) == []
+    assert (
+        offending("reference_runner", ("conformance", "pytest_raycallbacks", "pytest", "_pytest"))
+        == []
+    )
 
 
 def test_conformance_never_imports_plugin_internals() -> None:

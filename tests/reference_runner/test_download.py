@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,9 @@ ALL_FILES = {
         (NodeModelDownloadable.NONE, set()),
     ],
 )
-def test_selection_and_copy(tmp_path: Path, choice: NodeModelDownloadable, expected: set[str]) -> None:
+def test_selection_and_copy(
+    tmp_path: Path, choice: NodeModelDownloadable, expected: set[str]
+) -> None:
     result = download_model(TINY_MODEL_PATH, choice, node_id="node-a", cache_dir=tmp_path)
     assert set(result.files) == expected == set(result.copied)
     target = Path(result.path)
@@ -60,7 +63,9 @@ def test_download_is_idempotent_and_accepts_names_and_file_uris(tmp_path: Path) 
     first = download_model(uri, "MODEL_AND_TOKENIZER", cache_dir=tmp_path)
     again = download_model(TINY_MODEL_PATH, "MODEL_AND_TOKENIZER", cache_dir=tmp_path)
     assert first.copied and again.copied == () and again.files == first.files
-    assert not [p for p in Path(first.path).iterdir() if p.name.startswith(".") and "lock" not in p.name]
+    assert not [
+        p for p in Path(first.path).iterdir() if p.name.startswith(".") and "lock" not in p.name
+    ]
 
 
 def test_changed_source_file_is_copied_again(tmp_path: Path) -> None:
@@ -74,18 +79,27 @@ def test_changed_source_file_is_copied_again(tmp_path: Path) -> None:
     assert again.copied == ("config.json",)
 
 
-def _download_in_process(args: tuple[str, str]) -> tuple[str, ...]:
-    cache, node = args
-    return download_model(TINY_MODEL_PATH, node_id=node, cache_dir=cache).files
+def _spawn_download(cache: Path, node: str, lock_timeout_s: float = 60) -> subprocess.Popen[str]:
+    code = (
+        "import sys; from reference_runner import download_model, TINY_MODEL_PATH\n"
+        f"r = download_model(TINY_MODEL_PATH, node_id={node!r}, cache_dir={str(cache)!r},"
+        f" lock_timeout_s={lock_timeout_s})\n"
+        "print(','.join(r.files))\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_concurrent_downloads_to_the_same_node_are_safe(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(4) as pool:
-        results = pool.map(_download_in_process, [(str(tmp_path), "n")] * 8, chunksize=1)
-    assert all(set(r) == ALL_FILES for r in results)
+    processes = [_spawn_download(tmp_path, "n") for _ in range(6)]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    assert all(set(out.strip().split(",")) == ALL_FILES for out, _ in outputs)
     target = tmp_path / "n" / "tiny-model"
     assert {p.name for p in target.iterdir()} == ALL_FILES | {".download.lock"}
+    for name in ALL_FILES:
+        assert (target / name).read_bytes() == (Path(TINY_MODEL_PATH) / name).read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -110,14 +124,17 @@ def test_lock_wait_is_bounded(tmp_path: Path) -> None:
     target.mkdir(parents=True)
     with open(target / ".download.lock", "a+b") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(1) as pool, pytest.raises(TimeoutError, match="held .* for more than"):
-            pool.apply(download_model, (TINY_MODEL_PATH,), {"node_id": "n", "cache_dir": str(tmp_path), "lock_timeout_s": 0.2})
+        process = _spawn_download(tmp_path, "n", lock_timeout_s=0.2)
+        _, err = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert "TimeoutError" in err and "for more than 0.2 s" in err
 
 
 def test_results_unite_per_node() -> None:
     tok = NodeDownload("n", NodeModelDownloadable.TOKENIZER_ONLY, "/p", ("config.json",), ())
-    full = NodeDownload("n", NodeModelDownloadable.EXCLUDE_SAFETENSORS, "/p", ("README.md",), ("README.md",))
+    full = NodeDownload(
+        "n", NodeModelDownloadable.EXCLUDE_SAFETENSORS, "/p", ("README.md",), ("README.md",)
+    )
     result = ModelDownloadResult("m", "/src", "n", {"n": tok}).with_nodes({"n": full, "w": full})
     assert result.local is not None
     assert result.local.downloadable is NodeModelDownloadable.EXCLUDE_SAFETENSORS
@@ -130,7 +147,9 @@ def test_node_model_downloadable_matches_ray() -> None:
     assert all(m for m in NodeModelDownloadable if m is not NodeModelDownloadable.NONE)
     union = NodeModelDownloadable.TOKENIZER_ONLY.union(NodeModelDownloadable.EXCLUDE_SAFETENSORS)
     assert union is NodeModelDownloadable.EXCLUDE_SAFETENSORS
-    assert NodeModelDownloadable.NONE.union(NodeModelDownloadable.NONE) is NodeModelDownloadable.NONE
+    assert (
+        NodeModelDownloadable.NONE.union(NodeModelDownloadable.NONE) is NodeModelDownloadable.NONE
+    )
     with pytest.raises(ValueError, match="one of its names"):
         NodeModelDownloadable.coerce("tokenizer_only")
 

@@ -51,7 +51,9 @@ def ray_live(gpu_ray_cluster: Any) -> Iterator[Any]:
     assert not leaked, f"placement groups leaked: {leaked}"
 
 
-def init(config: LLMConfig, outputs: list[InitializeNodeOutput], **kwargs: Any) -> InitializeNodeOutput:
+def init(
+    config: LLMConfig, outputs: list[InitializeNodeOutput], **kwargs: Any
+) -> InitializeNodeOutput:
     output = asyncio.run(initialize_node(config, **kwargs))
     outputs.append(output)
     return output
@@ -63,7 +65,11 @@ def config(tmp_path: Path, **kwargs: Any) -> LLMConfig:
 
 def files_on(tmp_path: Path, node_id: str) -> set[str]:
     folder = tmp_path / node_id / "tiny-model"
-    return {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.exists() else set()
+    return (
+        {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+        if folder.exists()
+        else set()
+    )
 
 
 def test_no_callbacks_default_group_and_downloads(ray_live: list[Any], tmp_path: Path) -> None:
@@ -80,7 +86,9 @@ def test_no_callbacks_default_group_and_downloads(ray_live: list[Any], tmp_path:
     for node in workers:
         assert "model.safetensors" in files_on(tmp_path, node)
     if result.local_node_id not in workers:
-        assert result.nodes[result.local_node_id].downloadable is NodeModelDownloadable.TOKENIZER_ONLY
+        assert (
+            result.nodes[result.local_node_id].downloadable is NodeModelDownloadable.TOKENIZER_ONLY
+        )
         assert "model.safetensors" not in files_on(tmp_path, result.local_node_id)
         assert "tokenizer.json" in files_on(tmp_path, result.local_node_id)
     assert output.runtime_env is None and output.extra_init_kwargs == {}
@@ -162,7 +170,9 @@ def test_failure_after_the_group_exists_removes_it(ray_live: list[Any], tmp_path
     # ray_live's teardown asserts that no placement group was leaked
 
 
-def test_infeasible_default_group_fails_within_its_bound(ray_live: list[Any], tmp_path: Path) -> None:
+def test_infeasible_default_group_fails_within_its_bound(
+    ray_live: list[Any], tmp_path: Path
+) -> None:
     started = time.monotonic()
     with pytest.raises(PlacementGroupTimeoutError) as info:
         init(

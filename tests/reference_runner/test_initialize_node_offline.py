@@ -9,7 +9,8 @@ import sys
 def test_without_a_connected_ray_the_error_says_how_to_connect() -> None:
     code = (
         "import asyncio\n"
-        "from reference_runner import LLMConfig, RayNotConnectedError, initialize_node, TINY_MODEL_PATH\n"
+        "from reference_runner import (LLMConfig, RayNotConnectedError, initialize_node,\n"
+        "    TINY_MODEL_PATH)\n"
         "try:\n"
         "    asyncio.run(initialize_node(LLMConfig(model_id=TINY_MODEL_PATH)))\n"
         "except RayNotConnectedError as exc:\n"

@@ -12,7 +12,7 @@ import pytest
 from reference_runner import CallbackLoadError, load_callback
 from reference_runner.loading import import_path_of, spec_form_problem
 
-MODULE = '''
+MODULE = """
 def cb(phase, config, data):
     return {"from": "cb"}
 
@@ -42,7 +42,7 @@ class BrokenInit:
 
 instance = Stateful("tpu")
 NOT_CALLABLE = 42
-'''
+"""
 
 
 @pytest.fixture
@@ -105,7 +105,10 @@ def test_colon_form_reaches_class_attributes_and_instances(pkg: str) -> None:
         ("no_such_module_xyz:cb", ["no module named 'no_such_module_xyz'"]),
         ("{pkg}.raises.cb", ["importing module", "raises' raised RuntimeError", "unreachable"]),
         ("{pkg}.raises:cb", ["raised RuntimeError: config server unreachable"]),
-        ("{pkg}.imports_missing.cb", ["imports missing module 'definitely_missing_dependency_xyz'"]),
+        (
+            "{pkg}.imports_missing.cb",
+            ["imports missing module 'definitely_missing_dependency_xyz'"],
+        ),
         ("{pkg}.mod.cbb", ["has no attribute 'cbb'", "did you mean 'cb'?"]),
         ("{pkg}.mod:Stateful.nope", ["'{pkg}.mod.Stateful' has no attribute 'nope'"]),
         ("{pkg}.mod.NOT_CALLABLE", ["resolves to int 42", "not callable"]),

@@ -17,7 +17,9 @@ from reference_runner import CallbackReturnError, CallbackRunner, load_callback
 from reference_runner.reserved import RESERVED_KEY_SET
 
 plain_keys = st.text(min_size=1, max_size=6).filter(lambda k: k not in RESERVED_KEY_SET)
-values = st.one_of(st.none(), st.integers(), st.text(max_size=4), st.lists(st.integers(), max_size=2))
+values = st.one_of(
+    st.none(), st.integers(), st.text(max_size=4), st.lists(st.integers(), max_size=2)
+)
 returns = st.one_of(st.none(), st.dictionaries(plain_keys, values, max_size=4))
 phases = st.text(min_size=1, max_size=12)
 
@@ -34,7 +36,7 @@ def test_data_is_the_left_fold_of_the_returned_mappings(
     width = max(len(r) for r in rounds)
     table = [r + [None] * (width - len(r)) for r in rounds]
     calls = iter(itertools.chain.from_iterable(table))
-    runner = CallbackRunner([lambda p, c, d: next(calls) for _ in range(width)])
+    runner = CallbackRunner([lambda p, c, d: next(calls) for _ in range(width)], trace=True)
     expected: dict[str, Any] = {}
     for row in table:
         asyncio.run(runner.run(phase, None))
@@ -97,7 +99,7 @@ def test_trace_replays_to_the_final_keys(per_callback: list[list[tuple[str, str]
 
         return callback
 
-    runner = CallbackRunner([make(ops) for ops in per_callback], data={"a": 0})
+    runner = CallbackRunner([make(ops) for ops in per_callback], data={"a": 0}, trace=True)
     keys = set(runner.data)
     asyncio.run(runner.run("pre_download", None))
     for entry in runner.trace:

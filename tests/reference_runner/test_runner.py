@@ -256,7 +256,9 @@ def test_exception_is_reraised_as_itself_with_a_note() -> None:
     def explode(phase: str, config: Any, data: dict[str, Any]) -> None:
         raise Boom("disk full")
 
-    runner = CallbackRunner([returning({"before": 1}), explode, returning({"after": 1})])
+    runner = CallbackRunner(
+        [returning({"before": 1}), explode, returning({"after": 1})], trace=True
+    )
     with pytest.raises(Boom, match="disk full") as info:
         run(runner, "post_download")
     notes = info.value.__notes__
@@ -329,7 +331,7 @@ def test_async_callback_that_never_finishes_times_out() -> None:
     async def forever(phase: str, config: Any, data: dict[str, Any]) -> None:
         await asyncio.Event().wait()
 
-    runner = CallbackRunner([forever], timeout_s=0.05)
+    runner = CallbackRunner([forever], timeout_s=0.05, trace=True)
     started = time.monotonic()
     with pytest.raises(CallbackTimeoutError) as info:
         run(runner, "pre_engine_init")
@@ -391,7 +393,7 @@ def test_trace_records_added_changed_removed_and_system_writes() -> None:
         data["c"] = 3
         return {"b": 20}
 
-    runner = CallbackRunner([returning({"a": 1, "b": 2}), remover])
+    runner = CallbackRunner([returning({"a": 1, "b": 2}), remover], trace=True)
     run(runner, "pre_initialization")
     runner.data["system_key"] = "x"
     run(runner, "pre_download")
@@ -410,7 +412,7 @@ def test_trace_records_added_changed_removed_and_system_writes() -> None:
 
 
 def test_key_origins_names_who_set_each_key_last() -> None:
-    runner = CallbackRunner([returning({"a": 1}), returning({"a": 2, "b": 1})])
+    runner = CallbackRunner([returning({"a": 1}), returning({"a": 2, "b": 1})], trace=True)
     run(runner, "post_download")
     origins = runner.key_origins()
     assert origins["a"].index == 1 and origins["a"].phase == "post_download"
@@ -422,7 +424,7 @@ def test_strict_mode_sees_changes_inside_values() -> None:
         data["extra_init_kwargs"]["x"] = 1
 
     for strict, expected in ((False, ()), (True, ("extra_init_kwargs",))):
-        runner = CallbackRunner([mutate], strict=strict, data={"extra_init_kwargs": {}})
+        runner = CallbackRunner([mutate], trace=True, strict=strict, data={"extra_init_kwargs": {}})
         run(runner)
         assert runner.trace[-1].changed == expected
 
@@ -433,6 +435,37 @@ def test_rewriting_the_same_object_is_not_a_change() -> None:
     def same(phase: str, config: Any, data: dict[str, Any]) -> None:
         data["m"] = data["m"]
 
-    runner = CallbackRunner([same], data={"m": marker})
+    runner = CallbackRunner([same], data={"m": marker}, trace=True)
     run(runner)
     assert runner.trace[-1].touched == ()
+
+
+def test_trace_needs_to_be_asked_for() -> None:
+    runner = CallbackRunner([returning({"a": 1})])
+    run(runner)
+    with pytest.raises(RuntimeError, match=r"CallbackRunner\(callbacks, trace=True\)"):
+        _ = runner.trace
+
+
+@pytest.mark.parametrize("options", [{}, {"trace": True}, {"timeout_s": 5}])
+def test_every_path_applies_the_same_rules(options: dict[str, Any]) -> None:
+    """The fast path and the traced/bounded path check and merge identically."""
+
+    def writer(phase: str, config: Any, data: dict[str, Any]) -> dict[str, Any]:
+        data["in_place"] = phase
+        return {"returned": phase}
+
+    runner = CallbackRunner([writer], **options)
+    assert run(runner, "post_download") == {
+        "in_place": "post_download",
+        "returned": "post_download",
+    }
+    for bad in (["x"], {1: 2}, {"skip_default_init": "yes"}):
+        with pytest.raises(CallbackReturnError):
+            run(CallbackRunner([returning(bad)], **options))
+
+    def bad_in_place(phase: str, config: Any, data: dict[str, Any]) -> None:
+        data["extra_init_kwargs"] = "x"
+
+    with pytest.raises(CallbackReturnError, match="wrote in place"):
+        run(CallbackRunner([bad_in_place], **options))
