@@ -19,7 +19,7 @@ import inspect
 import re
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .errors import CallbackLoadError
 
@@ -162,6 +162,12 @@ def _resolve(spec: str, module: Any, module_name: str, attrs: list[str]) -> Any:
 
 
 def _instantiate(spec: object, cls: type) -> Callable[..., Any]:
+    if not any("__call__" in vars(klass) for klass in cls.__mro__ if klass is not object):
+        raise CallbackLoadError(
+            spec,
+            f"class {cls.__qualname__} has no __call__(phase, config, data) method, so its "
+            "instances are not callbacks",
+        )
     try:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
@@ -186,13 +192,7 @@ def _instantiate(spec: object, cls: type) -> Callable[..., Any]:
             spec,
             f"instantiating class {cls.__qualname__}() raised {type(exc).__name__}: {exc}",
         ) from exc
-    if not callable(instance):
-        raise CallbackLoadError(
-            spec,
-            f"class {cls.__qualname__} has no __call__(phase, config, data) method, so its "
-            "instances are not callbacks",
-        )
-    return instance
+    return cast(Callable[..., Any], instance)
 
 
 def _closest(name: str, candidates: list[str]) -> str | None:

@@ -126,16 +126,15 @@ class CallbackRunner:
         if not isinstance(phase, str):
             raise TypeError(f"phase must be a str, got {type(phase).__name__}: {phase!r}")
         self._phases_run.append(phase)
-        if self.timeout_s is None and not self.tracing:
-            return await self._run_fast(phase, config)
-        return await self._run_traced(phase, config)
-
-    async def _run_fast(self, phase: str, config: Any) -> SharedData:
-        """The default path: inline calls, checks and merge, no per-call records."""
+        if self.timeout_s is not None or self.tracing:
+            return await self._run_traced(phase, config)
+        # The default path, inline: calls, checks and merge, no per-call records.
         data = self.data
         pending = data.pending_writes
         if pending:
             data.take_writes()  # writes made between runs are the system's
+        update = _dict_update
+        reserved = RESERVED_KEY_SET
         index = -1
         for callback in self.callbacks:
             index += 1
@@ -147,11 +146,10 @@ class CallbackRunner:
                         if result is None:
                             continue
                     for key in result:
-                        if type(key) is not str:
-                            raise self._bad_key_error(result, index, phase)
-                    if not _reserved_isdisjoint(result):
-                        self._check_reserved(result, index, phase, "returned")
-                    _dict_update(data, result)
+                        if type(key) is not str or key in reserved:
+                            self._check_returned(result, index, phase)
+                            break
+                    update(data, result)
                 if pending:
                     self._check_in_place(data.take_writes(), index, phase)
             except Exception as exc:
@@ -181,11 +179,7 @@ class CallbackRunner:
                 else:
                     result = await self._call_bounded(callback, index, phase, config)
                 if result is not None:
-                    for key in result:
-                        if type(key) is not str:
-                            raise self._bad_key_error(result, index, phase)
-                    if not _reserved_isdisjoint(result):
-                        self._check_reserved(result, index, phase, "returned")
+                    self._check_returned(result, index, phase)
                     _dict_update(data, result)
                     returned: tuple[str, ...] = tuple(result)
                 else:
@@ -277,6 +271,14 @@ class CallbackRunner:
                 callback=self._names[index], phase=phase, timeout_s=self.timeout_s
             )
         return task.result()
+
+    def _check_returned(self, result: Mapping[Any, Any], index: int, phase: str) -> None:
+        """Raise CallbackReturnError for a non-str key or a reserved key of the wrong type."""
+        for key in result:
+            if type(key) is not str and not isinstance(key, str):
+                raise self._bad_key_error(result, index, phase)
+        if not _reserved_isdisjoint(result):
+            self._check_reserved(result, index, phase, "returned")
 
     def _bad_key_error(
         self, result: Mapping[Any, Any], index: int, phase: str
