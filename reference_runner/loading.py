@@ -19,6 +19,8 @@ import inspect
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, cast
 
 from .errors import CallbackLoadError
@@ -62,16 +64,7 @@ def load_callback(spec: str | Callable[..., Any]) -> Callable[..., Any]:
             spec,
             f"expected a callable or an import path str, got {type(spec).__name__}",
         )
-    problem = spec_form_problem(spec)
-    if problem is not None:
-        raise CallbackLoadError(spec, problem)
-    if ":" in spec:
-        module_name, attr_path = spec.split(":", 1)
-        module = _import(spec, module_name)
-        target = _resolve(spec, module, module_name, attr_path.split("."))
-    else:
-        module, module_name, attrs = _import_longest_prefix(spec)
-        target = _resolve(spec, module, module_name, attrs)
+    target = resolve_spec(spec).target
     if isinstance(target, type):
         return _instantiate(spec, target)
     if not callable(target):
@@ -81,6 +74,44 @@ def load_callback(spec: str | Callable[..., Any]) -> Callable[..., Any]:
             "callable; point the spec at a function, a class, or an object with __call__",
         )
     return target  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    """What an import-path spec names: its module, the attribute path in that module, and
+    the object itself (a class is *not* instantiated here)."""
+
+    spec: str
+    module_name: str
+    attrs: tuple[str, ...]
+    module: ModuleType
+    target: Any
+
+    @property
+    def colon_form(self) -> str:
+        """``pkg.mod:attr.path``"""
+        return f"{self.module_name}:{'.'.join(self.attrs)}"
+
+    @property
+    def dot_form(self) -> str:
+        """``pkg.mod.attr.path``"""
+        return f"{self.module_name}.{'.'.join(self.attrs)}"
+
+
+def resolve_spec(spec: str) -> ResolvedSpec:
+    """Import the module ``spec`` names and walk its attribute path, without calling or
+    instantiating anything; raise :class:`CallbackLoadError` naming what failed."""
+    problem = spec_form_problem(spec)
+    if problem is not None:
+        raise CallbackLoadError(spec, problem)
+    if ":" in spec:
+        module_name, attr_path = spec.split(":", 1)
+        module = _import(spec, module_name)
+        attrs = attr_path.split(".")
+    else:
+        module, module_name, attrs = _import_longest_prefix(spec)
+    target = _resolve(spec, module, module_name, attrs)
+    return ResolvedSpec(spec, module_name, tuple(attrs), module, target)
 
 
 def _import(spec: str, module_name: str) -> Any:
