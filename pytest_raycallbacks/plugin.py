@@ -1,25 +1,55 @@
 """pytest-raycallbacks: the pytest plugin (entry point ``pytest11: raycallbacks``).
 
 Importing this module must stay cheap: it imports neither Ray nor the conformance catalogue;
-fixtures import what they need when a test requests them.
+fixtures import what they need when a test requests them. The conformance kit
+(:mod:`pytest_raycallbacks.kit`) is imported and registered only when
+``--raycallbacks-conformance`` names callbacks; ``--raycallbacks-list-checks`` imports the
+catalogue, prints it and exits.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from .fake_ray.fixture import fake_ray_cluster
+from .kit_fixtures import raycallbacks_check
+from .live.fixture import gpu_ray_cluster
 from .options import add_options
 from .runner_fixture import callback_runner
+from .settings import read_settings
 
-__all__ = ["callback_runner"]
+__all__ = ["callback_runner", "fake_ray_cluster", "gpu_ray_cluster", "raycallbacks_check"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--raycallbacks-list-checks``: print the catalogue and exit 0."""
+    if not config.getoption("raycallbacks_list_checks", default=False):
+        return None
+    from conformance import text_listing
+
+    print(text_listing(), end="")
+    return 0
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fake_ray_cluster(**kw): shape the fake_ray_cluster fixture")
     config.addinivalue_line(
         "markers",
         "raycallbacks_live: the test uses a live Ray cluster (gpu_ray_cluster)",
     )
+    config.addinivalue_line("markers", "physical_gpu: needs physical GPUs (see gpu_ray_cluster)")
+    config.addinivalue_line(
+        "markers", "raycallbacks: a conformance check collected by --raycallbacks-conformance"
+    )
+    settings = read_settings(config)  # a bad option value is a UsageError (exit status 4)
+    if settings.active:
+        from .kit import KIT_KEY, PLUGIN_NAME, Kit
+
+        kit = Kit(config, settings)
+        config.stash[KIT_KEY] = kit
+        config.pluginmanager.register(kit, PLUGIN_NAME)

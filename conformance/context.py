@@ -1,0 +1,176 @@
+"""What a check receives: the callback under test, the host it runs on, the settings.
+
+:class:`Bench` runs the scenarios the behaviour checks share (a full lifecycle on a fresh
+instance, a second lifecycle on the same instance, each host fault with and without the
+callback) once per callback and host, and caches them, so twenty checks cost a handful of
+``initialize_node`` runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from reference_runner import TINY_MODEL_PATH, LLMConfig
+
+from .harness import Run, run_scenario
+from .host import FAULTS, Host
+from .subject import Subject
+
+#: Longest the kit waits for a placement group on a host it drives in process; a group the
+#: in-memory cluster cannot place at once it never will.
+HOST_PLACEMENT_WAIT_S: Final = 5.0
+#: How long the wait is when the fault makes every group infeasible.
+FAULT_PLACEMENT_WAIT_S: Final = 0.5
+#: Upper bound on the import time of a callback's module in a fresh interpreter.
+IMPORT_LIMIT_S: Final = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The run's settings: per-call timeout, the config to certify against, where a fresh
+    interpreter gets its ``sys.path`` from."""
+
+    timeout_s: float = 30.0
+    config: LLMConfig | None = None
+    cache_dir: str | None = None
+    import_paths: tuple[str, ...] = ()
+    cwd: str = "."
+    hypothesis_examples: int = 12
+
+    @property
+    def import_limit_s(self) -> float:
+        return min(IMPORT_LIMIT_S, self.timeout_s)
+
+    def base_config(self) -> LLMConfig:
+        """The config every scenario starts from: the user's, else the tiny bundled model;
+        a model cache under the run's temporary folder when none is set."""
+        config = self.config or LLMConfig(model_id=TINY_MODEL_PATH)
+        if config.model_cache_dir is None and self.cache_dir is not None:
+            config = config.model_copy(update={"model_cache_dir": self.cache_dir})
+        return config
+
+
+def default_settings(tmp: Path) -> Settings:
+    """Settings with the built-in config and a model cache under ``tmp``."""
+    return Settings(cache_dir=str(tmp / "model-cache"))
+
+
+@dataclass
+class Bench:
+    """The scenarios of one callback on one host, each run once and cached."""
+
+    subject: Subject
+    host: Host
+    settings: Settings
+    _runs: dict[str, Run] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _instance: Any = None
+    _extra: dict[str, Any] = field(default_factory=dict)
+
+    def _run(
+        self,
+        scenario: str,
+        callback: Callable[..., Any] | None,
+        *,
+        fault: str | None = None,
+        extra_phases: Mapping[str, Sequence[str]] | None = None,
+    ) -> Run:
+        placement = FAULT_PLACEMENT_WAIT_S if fault else HOST_PLACEMENT_WAIT_S
+        return run_scenario(
+            self.host,
+            callback,
+            self.settings.base_config(),
+            scenario=scenario,
+            timeout_s=self.settings.timeout_s,
+            placement_timeout_s=min(placement, self.settings.timeout_s),
+            fault=fault,
+            extra_phases=extra_phases,
+        )
+
+    def _cached(self, key: str, make: Callable[[], Run]) -> Run:
+        with self._lock:
+            if key not in self._runs:
+                self._runs[key] = make()
+            return self._runs[key]
+
+    def lifecycle(self) -> Run:
+        """The six phases through ``initialize_node`` on a fresh instance."""
+
+        def make() -> Run:
+            self._instance = self.subject.fresh()
+            return self._run("first lifecycle", self._instance)
+
+        return self._cached("lifecycle", make)
+
+    def second_lifecycle(self) -> Run:
+        """Another full ``initialize_node`` on the instance of :meth:`lifecycle`."""
+        self.lifecycle()
+        return self._cached("second", lambda: self._run("second lifecycle", self._instance))
+
+    def faulted(self, fault: str) -> Run:
+        """``initialize_node`` on a fresh instance with ``fault`` injected."""
+        return self._cached(
+            f"fault:{fault}",
+            lambda: self._run(f"with {fault}", self.subject.fresh(), fault=fault),
+        )
+
+    def baseline(self, fault: str) -> Run:
+        """``initialize_node`` without the callback, with ``fault`` injected: the failure
+        the host itself produces."""
+        return self._cached(
+            f"baseline:{fault}",
+            lambda: self._run(f"{fault} without the callback", None, fault=fault),
+        )
+
+    def with_extra_phases(self, extra: Mapping[str, Sequence[str]]) -> Run:
+        """``initialize_node`` on a fresh instance, also called with ``extra`` phase names
+        right before the real phases they are keyed on (not cached)."""
+        return self._run("with unknown phases", self.subject.fresh(), extra_phases=extra)
+
+    def faults(self) -> tuple[str, ...]:
+        """The faults this host can inject, in catalogue order."""
+        return tuple(f for f in FAULTS if f in self.host.faults)
+
+    def every_run(self) -> list[Run]:
+        """Every scenario with the callback: both lifecycles and each fault."""
+        runs = [self.lifecycle(), self.second_lifecycle()]
+        runs += [self.faulted(fault) for fault in self.faults()]
+        return runs
+
+    def remember(self, key: str, value: Any) -> Any:
+        """Cache ``value`` under ``key`` unless something is there; return what is."""
+        with self._lock:
+            return self._extra.setdefault(key, value)
+
+    def recall(self, key: str) -> Any:
+        with self._lock:
+            return self._extra.get(key)
+
+
+@dataclass
+class CheckContext:
+    """What one check item gets: the callback, where it runs, the settings.
+
+    ``where`` is ``"local"``, ``"fake"`` or ``"live"``; ``host`` is ``None`` for local
+    checks; ``bench`` is the cached scenario runner for the callback on ``host``.
+    """
+
+    subject: Subject
+    settings: Settings
+    where: str
+    host: Host | None = None
+    bench: Bench | None = None
+
+    def require_bench(self) -> Bench:
+        if self.bench is None:
+            raise RuntimeError(f"this check needs a cluster, but it runs {self.where!r}")
+        return self.bench
+
+    def require_host(self) -> Host:
+        if self.host is None:
+            raise RuntimeError(f"this check needs a cluster, but it runs {self.where!r}")
+        return self.host

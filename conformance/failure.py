@@ -1,0 +1,79 @@
+"""What a failed check says: what was expected, what happened, how to fix it.
+
+:class:`CheckFailed` carries the three parts separately (the certificate keeps them) and
+formats them as one readable message. ``happened`` names the phase, key, value and type
+wherever they are known; :func:`describe` renders a value with its type.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+_MAX_REPR: Final = 120
+
+
+def describe(value: Any) -> str:
+    """``repr`` of ``value`` (shortened) followed by its type, e.g. ``'x' (str)``."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not hide the real finding
+        text = f"<unrepresentable: {type(exc).__name__}>"
+    if len(text) > _MAX_REPR:
+        text = text[: _MAX_REPR - 3] + "..."
+    return f"{text} ({type(value).__module__}.{type(value).__qualname__})".replace(
+        "(builtins.", "("
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` of an exception, with its notes, on one line each."""
+    name = type(exc).__qualname__
+    module = type(exc).__module__
+    if module not in ("builtins", "__main__"):
+        name = f"{module}.{name}"
+    text = f"{name}: {exc}"
+    for note in getattr(exc, "__notes__", None) or ():
+        text += f"\n  note: {note}"
+    return text
+
+
+class CheckFailed(AssertionError):
+    """A conformance rule is broken.
+
+    Args:
+        expected: what the rule asks for, concretely.
+        happened: what the callback did: the phase, key, value (with its type), error.
+        fix: how to make the callback follow the rule.
+    """
+
+    def __init__(self, *, expected: str, happened: str, fix: str) -> None:
+        self.expected = expected
+        self.happened = happened
+        self.fix = fix
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """The three parts, labelled, one block each."""
+        return "\n".join(
+            (
+                _block("expected", self.expected),
+                _block("happened", self.happened),
+                _block("fix", self.fix),
+            )
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        """The three parts, for the certificate."""
+        return {"expected": self.expected, "happened": self.happened, "fix": self.fix}
+
+
+def _block(label: str, text: str) -> str:
+    lines = text.strip().splitlines() or [""]
+    pad = " " * 10
+    head = f"{label + ':':<10}{lines[0]}"
+    return "\n".join([head, *(pad + line for line in lines[1:])])
+
+
+class CheckSkipped(Exception):
+    """The check cannot judge the callback, because an earlier rule already failed (the
+    reason says which) or the cluster cannot do what the check needs."""

@@ -1,0 +1,217 @@
+"""Phase rules: the callback follows the lifecycle of node initialization."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reference_runner import PHASES
+
+from .context import CheckContext
+from .failure import CheckFailed, describe_error
+from .harness import Run
+from .registry import check
+from .runs import require_completed, return_problem, why_failed, written
+from .static import phase_names
+
+_FIX_RAISE = (
+    "handle every phase without raising: look data keys up with data.get(...), and ignore "
+    "phases you do not act on"
+)
+
+
+@check(
+    "phases.lifecycle",
+    rule=(
+        "On a fresh instance it runs through all six phases in order, never raising, "
+        "returning None or a mapping."
+    ),
+    why="""initialize_node calls every callback at each of the six phases on every replica;
+    one exception or bad return value stops the replica from starting.""",
+)
+def lifecycle(ctx: CheckContext) -> str | None:
+    run = ctx.require_bench().lifecycle()
+    seen = [c.phase for c in run.known_calls]
+    problem = why_failed(run)
+    if problem is not None:
+        missing = [p for p in PHASES if p not in seen]
+        raise CheckFailed(
+            expected=f"calls for all six phases, in order: {', '.join(PHASES)}",
+            happened=problem + (f"\nphases it never got: {', '.join(missing)}" if missing else ""),
+            fix=_FIX_RAISE,
+        )
+    if tuple(seen) != PHASES:  # pragma: no cover - initialize_node emits them in order
+        raise CheckFailed(
+            expected=f"the phases in order: {', '.join(PHASES)}",
+            happened=f"it was called with {seen}",
+            fix="report this: the reference runner emitted an unexpected order",
+        )
+    return None
+
+
+# Names a later Ray release could plausibly add, tried before the generated ones.
+_FUTURE_EXAMPLES: tuple[dict[str, list[str]], ...] = (
+    {"pre_initialization": ["pre_validation"]},
+    {"post_placement_group": ["post_engine_init"], "post_initialization": ["shutdown"]},
+    {"pre_download": ["x"]},
+)
+
+
+def _schedules() -> Any:
+    """Hypothesis strategy: up to three real phases, each preceded by one or two unknown
+    names (future-looking ``pre_x``/``post_x`` names and arbitrary identifiers)."""
+    from hypothesis import strategies as st
+
+    names = st.one_of(
+        st.from_regex(r"(pre|post)_[a-z]{2,10}(_[a-z]{2,8})?", fullmatch=True),
+        st.from_regex(r"[a-z][a-z0-9_]{0,20}", fullmatch=True),
+    ).filter(lambda name: name not in PHASES)
+    return st.dictionaries(
+        st.sampled_from(PHASES), st.lists(names, min_size=1, max_size=2), min_size=1, max_size=3
+    )
+
+
+@check(
+    "phases.unknown-names",
+    rule=(
+        "It ignores phase names it does not know (future phases), wherever they come, "
+        "without raising."
+    ),
+    why="""Ray adds phases over time; a callback that raises on an unknown name breaks every
+    deployment on the upgrade, long after it was certified.""",
+)
+def unknown_names(ctx: CheckContext) -> str | None:
+    from hypothesis import HealthCheck, Phase, example, given, settings
+
+    bench = ctx.require_bench()
+    require_completed(bench.lifecycle(), "see phases.lifecycle")
+    found: list[str] = []
+
+    @settings(
+        max_examples=ctx.settings.hypothesis_examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    )
+    @given(_schedules())
+    def attempt(schedule: dict[str, list[str]]) -> None:
+        run = bench.with_extra_phases(schedule)
+        problem = _unknown_phase_problem(run, schedule)
+        if problem is not None:
+            found.append(problem)
+            raise AssertionError(problem)
+
+    for case in reversed(_FUTURE_EXAMPLES):
+        attempt = example(case)(attempt)
+    try:
+        attempt()
+    except AssertionError:
+        raise CheckFailed(
+            expected="unknown phase names (Hypothesis-generated, placed before real phases) to "
+            "be ignored: no exception, a None or mapping return, the real phases unaffected",
+            happened=found[-1] if found else "the callback failed on an unknown phase",
+            fix="end the callback with a catch-all that returns None (if/elif chains with no "
+            "else, dict.get(phase) dispatch) and never parse or assert on the phase name",
+        ) from None
+    return None
+
+
+def _unknown_phase_problem(run: Run, schedule: Mapping[str, Sequence[str]]) -> str | None:
+    plan = "; ".join(f"{', '.join(map(repr, names))} before {p!r}" for p, names in schedule.items())
+    for call in run.calls:
+        if call.known:
+            continue
+        if call.error is not None:
+            return (
+                f"called with unknown phase {call.phase!r} ({plan}), it raised "
+                f"{describe_error(call.error)}"
+            )
+        problem = return_problem(call.returned)
+        if problem:
+            return f"called with unknown phase {call.phase!r} ({plan}), it {problem}"
+    if run.error is not None:
+        return f"with unknown phases interleaved ({plan}) the run broke: {why_failed(run)}"
+    return None
+
+
+@check(
+    "phases.second-lifecycle",
+    rule="A second full lifecycle on the same instance works and does the same as the first.",
+    why="""Ray keeps one callback instance per process and a replica process can initialize
+    more than once (restarts, several engines); state left over from the first run must
+    not break or change the second.""",
+)
+def second_lifecycle(ctx: CheckContext) -> str | None:
+    bench = ctx.require_bench()
+    first = require_completed(bench.lifecycle(), "see phases.lifecycle")
+    second = bench.second_lifecycle()
+    problem = why_failed(second)
+    if problem is not None:
+        raise CheckFailed(
+            expected="a second initialize_node with the same instance to complete",
+            happened=problem,
+            fix="reset per-run state at 'pre_initialization' instead of assuming a fresh "
+            "instance (no 'already initialized' flags, no values consumed by the first run)",
+        )
+    differences = _differences(first, second)
+    if differences:
+        raise CheckFailed(
+            expected="the second lifecycle to set the same keys in the same phases",
+            happened="\n".join(differences),
+            fix="reset per-run state at 'pre_initialization'; a replica that restarts must "
+            "get the same initialization as the first time",
+        )
+    return None
+
+
+def _keys_by_phase(run: Run) -> dict[str, set[str]]:
+    keys: dict[str, set[str]] = {}
+    for call in run.known_calls:
+        keys.setdefault(call.phase, set()).update(written(call))
+    return keys
+
+
+def _differences(first: Run, second: Run) -> list[str]:
+    a, b = _keys_by_phase(first), _keys_by_phase(second)
+    lines = []
+    for phase in PHASES:
+        if a.get(phase, set()) != b.get(phase, set()):
+            lines.append(
+                f"in phase {phase!r} it set {sorted(a.get(phase, set()))} the first time and "
+                f"{sorted(b.get(phase, set()))} the second time"
+            )
+    return lines
+
+
+@check(
+    "phases.known-names",
+    rule="Every phase name it compares against is one the runner emits.",
+    why="""A misspelt phase name never matches: the code behind it silently never runs on
+    the cluster (the source design's Example 3 tests 'pre_init').""",
+    where="local",
+)
+def known_names(ctx: CheckContext) -> str | None:
+    callback: Any = ctx.subject.resolve().target
+    names = phase_names(callback)
+    wrong = [n for n in names if not n.emitted]
+    if wrong:
+        lines = [
+            f"compares the phase with {n.name!r} ({_how(n.how)}) at {n.where}; the runner never "
+            f"emits a phase like that; closest real phase: {n.closest!r}"
+            for n in wrong
+        ]
+        raise CheckFailed(
+            expected=f"phase names among {', '.join(PHASES)}",
+            happened="\n".join(lines),
+            fix="use the names in reference_runner.PHASES (import the constants from "
+            "reference_runner.phases instead of typing strings)",
+        )
+    used = sorted({n.name for n in names})
+    return f"compares with {used}" if used else "compares with no phase name"
+
+
+def _how(how: str) -> str:
+    return {"prefix": "as a prefix", "suffix": "as a suffix"}.get(how, "for equality")

@@ -1,0 +1,115 @@
+"""The check registry: every conformance check is a documented rule.
+
+A check is a function ``(ctx: CheckContext) -> str | None`` registered with :func:`check`.
+It returns ``None`` (passed) or a short note (passed, with something worth recording, such
+as "not applicable: the spec is a function"), and raises
+:class:`~conformance.failure.CheckFailed` when the rule is broken.
+
+Each check declares *where* it runs:
+
+* ``"local"``: in the test process only (loading checks);
+* ``"host"``: behaviour checks; they drive the callback through ``initialize_node`` on the
+  in-memory fake cluster, which can inject host faults and see every call;
+* ``"cluster"``: once per requested cluster (``fake``, ``live``); ``clusters`` narrows that
+  (``cluster.in-worker`` only means something on a live cluster).
+
+Ids are stable: they name waivers and certificate entries, so never rename one; retire it
+and add a new id instead (and bump :data:`CATALOGUE_VERSION`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from .context import CheckContext
+
+Where = Literal["local", "host", "cluster"]
+CheckFunction = Callable[["CheckContext"], "str | None"]
+
+#: The categories, in the order the catalogue lists them.
+CATEGORIES: Final = ("loading", "phases", "merge", "errors", "cluster")
+#: Every cluster a ``"cluster"`` check can run on.
+CLUSTERS: Final = ("fake", "live")
+
+_ID = re.compile(r"^[a-z]+\.[a-z][a-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule of the catalogue.
+
+    ``id`` is ``<category>.<name>``; ``rule`` is the one-line rule a callback must follow;
+    ``why`` says why it matters on a Ray cluster; ``where`` and ``clusters`` say where it
+    runs (see the module docstring); ``needs_callback`` is false for the checks that work
+    on the spec alone (they still run when the callback cannot be loaded).
+    """
+
+    id: str
+    category: str
+    rule: str
+    why: str
+    function: CheckFunction
+    where: Where = "host"
+    clusters: tuple[str, ...] = CLUSTERS
+    needs_callback: bool = True
+    fresh_process: bool = False
+
+    def locations(self, requested: tuple[str, ...]) -> tuple[str, ...]:
+        """Where this check runs given the requested clusters: ``("local",)``,
+        ``("fake",)`` for behaviour checks, or the requested clusters it supports."""
+        if self.where == "local":
+            return ("local",)
+        if self.where == "host":
+            return ("fake",)
+        return tuple(c for c in requested if c in self.clusters)
+
+
+_REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    id: str,
+    *,
+    rule: str,
+    why: str,
+    where: Where = "host",
+    clusters: tuple[str, ...] = CLUSTERS,
+    needs_callback: bool = True,
+    fresh_process: bool = False,
+) -> Callable[[CheckFunction], CheckFunction]:
+    """Register the decorated function as the check ``id`` (see :class:`Check`)."""
+    if not _ID.match(id):
+        raise ValueError(f"check id {id!r} must look like 'category.name-in-kebab-case'")
+    category = id.split(".", 1)[0]
+    if category not in CATEGORIES:
+        raise ValueError(f"check {id!r}: unknown category {category!r}; one of {CATEGORIES}")
+    if "\n" in rule or not rule.strip():
+        raise ValueError(f"check {id!r}: the rule must be one non-empty line")
+
+    def register(function: CheckFunction) -> CheckFunction:
+        if id in _REGISTRY:
+            raise ValueError(f"check id {id!r} is registered twice")
+        _REGISTRY[id] = Check(
+            id=id,
+            category=category,
+            rule=rule,
+            why=" ".join(why.split()),
+            function=function,
+            where=where,
+            clusters=clusters,
+            needs_callback=needs_callback,
+            fresh_process=fresh_process,
+        )
+        return function
+
+    return register
+
+
+def registered() -> tuple[Check, ...]:
+    """Every registered check, by category order, then registration order."""
+    order = {category: i for i, category in enumerate(CATEGORIES)}
+    return tuple(sorted(_REGISTRY.values(), key=lambda c: order[c.category]))

@@ -1,0 +1,224 @@
+"""The callback under test: its spec, what the spec names, and the loaded callable.
+
+:class:`Subject` resolves a spec the way :func:`reference_runner.load_callback` does
+(``pkg.mod.attr``: the longest importable module prefix; ``pkg.mod:attr``: the module before
+the colon), without instantiating a class, so the loading checks can tell "does not import"
+from "cannot be instantiated". Everything is computed once and cached; :meth:`Subject.fresh`
+is the exception: it returns a new instance for a class spec every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from reference_runner import CallbackLoadError, load_callback
+from reference_runner.loading import spec_form_problem
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a spec names: its module, the attribute path in it and the object itself
+    (a class is not instantiated here)."""
+
+    module_name: str
+    attrs: tuple[str, ...]
+    module: ModuleType
+    target: Any
+
+    @property
+    def colon_form(self) -> str:
+        return f"{self.module_name}:{'.'.join(self.attrs)}"
+
+    @property
+    def dot_form(self) -> str:
+        return f"{self.module_name}.{'.'.join(self.attrs)}"
+
+
+class Subject:
+    """One callback spec under certification.
+
+    Args:
+        spec: the import path given on the command line.
+        import_paths: folders a fresh interpreter (or Ray worker) gets on ``sys.path``
+            besides the installed packages (the invocation folder, the rootdir, ...).
+        cwd: the folder the user invoked the kit from.
+    """
+
+    def __init__(self, spec: str, *, import_paths: tuple[str, ...] = (), cwd: str = ".") -> None:
+        self.spec = spec
+        self.import_paths = import_paths
+        self.cwd = cwd
+        self._lock = threading.Lock()
+        self._resolved: Resolved | None = None
+        self._resolve_error: CallbackLoadError | None = None
+        self._loaded: Callable[..., Any] | None = None
+        self._load_error: CallbackLoadError | None = None
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, make: Callable[[], Any]) -> Any:
+        """``make()``, computed once per subject and ``key``."""
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = make()
+        with self._lock:
+            return self._memo.setdefault(key, value)
+
+    # ------------------------------------------------------------------ resolving
+
+    def resolve(self) -> Resolved:
+        """Import the spec's module and walk to the object; raise ``CallbackLoadError``."""
+        with self._lock:
+            if self._resolved is None and self._resolve_error is None:
+                try:
+                    self._resolved = resolve_spec(self.spec)
+                except CallbackLoadError as exc:
+                    self._resolve_error = exc
+            if self._resolve_error is not None:
+                raise self._resolve_error
+            assert self._resolved is not None
+            return self._resolved
+
+    def load(self) -> Callable[..., Any]:
+        """The callable as ``load_callback`` returns it (cached: one instance per process,
+        as a Ray worker keeps one); raise ``CallbackLoadError``."""
+        with self._lock:
+            if self._loaded is None and self._load_error is None:
+                try:
+                    self._loaded = load_callback(self.spec)
+                except CallbackLoadError as exc:
+                    self._load_error = exc
+            if self._load_error is not None:
+                raise self._load_error
+            assert self._loaded is not None
+            return self._loaded
+
+    def fresh(self) -> Callable[..., Any]:
+        """A callable in its initial state: a new instance for a class spec, else the
+        object the spec names (a function, or a module-level instance as loaded)."""
+        if self.is_class:
+            return load_callback(self.spec)
+        return self.load()
+
+    @property
+    def is_class(self) -> bool:
+        return isinstance(self.resolve().target, type)
+
+    @cached_property
+    def kind(self) -> str:
+        """``function``, ``async function``, ``class``, ``instance`` or ``lambda``."""
+        target = self.resolve().target
+        if isinstance(target, type):
+            return "class"
+        if inspect.isfunction(target):
+            if target.__name__ == "<lambda>":
+                return "lambda"
+            return "async function" if inspect.iscoroutinefunction(target) else "function"
+        return "instance"
+
+    @cached_property
+    def source(self) -> dict[str, Any]:
+        """Module name, file and SHA-256 of the file (``None`` where unknown), for the
+        certificate. Never raises."""
+        try:
+            resolved = self.resolve()
+        except CallbackLoadError:
+            return _source_without_import(self.spec)
+        file = getattr(resolved.module, "__file__", None)
+        return {"module": resolved.module_name, "file": file, "sha256": _sha256(file)}
+
+
+def resolve_spec(spec: str) -> Resolved:
+    """Import what ``spec`` names, without instantiating a class; raise ``load_callback``'s
+    ``CallbackLoadError`` when that fails."""
+    problem = spec_form_problem(spec)
+    if problem is not None:
+        raise CallbackLoadError(spec, problem)
+    if ":" in spec:
+        module_name, attr_text = spec.split(":", 1)
+        module = _import_or_explain(spec, module_name)
+        attrs = tuple(attr_text.split("."))
+    else:
+        parts = spec.split(".")
+        module = None
+        for cut in range(len(parts) - 1, 0, -1):
+            module_name = ".".join(parts[:cut])
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name or (
+                    exc.name is not None and module_name.startswith(exc.name + ".")
+                ):
+                    continue
+                _explain(spec)
+                raise
+            except Exception:
+                _explain(spec)
+                raise
+            attrs = tuple(parts[cut:])
+            break
+        if module is None:
+            _explain(spec)
+            raise CallbackLoadError(spec, "no importable module prefix")  # pragma: no cover
+    assert module is not None
+    target: Any = module
+    for attr in attrs:
+        if not hasattr(target, attr):
+            _explain(spec)
+        target = getattr(target, attr)
+    return Resolved(module_name, attrs, module, target)
+
+
+def _import_or_explain(spec: str, module_name: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except Exception:
+        _explain(spec)
+        raise
+
+
+def _explain(spec: str) -> None:
+    """Raise ``load_callback``'s own error for ``spec`` (it names what was tried and why it
+    failed), so the kit reports exactly what ``initialize_node`` would."""
+    try:
+        load_callback(spec)
+    except CallbackLoadError:
+        raise
+    except Exception as exc:  # pragma: no cover - load_callback wraps everything
+        raise CallbackLoadError(spec, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _sha256(file: str | None) -> str | None:
+    if not file:
+        return None
+    try:
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _source_without_import(spec: str) -> dict[str, Any]:
+    """Best effort for a spec that does not import: find its module's file without
+    running it (only parent packages are imported by ``find_spec``)."""
+    import importlib.util
+
+    module_name = spec.split(":", 1)[0] if ":" in spec else spec.rsplit(".", 1)[0]
+    file = None
+    for name in (module_name, module_name.rsplit(".", 1)[0]):
+        try:
+            found = importlib.util.find_spec(name)
+        except Exception:
+            found = None
+        if found is not None and found.origin not in (None, "built-in", "frozen"):
+            file, module_name = found.origin, name
+            break
+    return {"module": module_name, "file": file, "sha256": _sha256(file)}

@@ -1,0 +1,357 @@
+"""Routing Ray's API to the fake cluster, however it was imported, and undoing it exactly.
+
+How (the technique freezegun uses for names already bound in loaded modules):
+
+1. The *targets* are Ray's public functions (``ray.get``, ``ray.util.placement_group``,
+   ``ray.util.state.list_nodes`` ...), the private leaves ``PlacementGroup.ready()`` /
+   ``.wait()`` / ``.bundle_specs`` call (``_call_placement_group_ready_async`` ...), and the
+   ``_remote`` methods of ``RemoteFunction`` and ``ActorClass`` (so ``@ray.remote``
+   functions and actor classes defined before the fake started reach it too).
+2. Each target gets one *dispatcher* per process (a ``functools.wraps`` copy): while a fake
+   cluster is active it calls the fake implementation and logs the call; otherwise it calls
+   the original. Functions the fake does not model get a dispatcher that raises
+   :class:`~.errors.FakeRayUnsupported`.
+3. On activation every module in ``sys.modules`` whose namespace holds a target (compared by
+   identity: ``import ray; ray.get``, ``from ray.util import placement_group`` and
+   ``from ray.util.placement_group import placement_group`` done at import time alike) has
+   that name rebound to the dispatcher, and each rebinding is recorded.
+4. On deactivation every recorded name is set back to the very same original object, and a
+   sweep restores any dispatcher a module picked up while the fake was active (a module
+   imported during the test). :func:`deactivate` runs from ``finally`` blocks, pytest's
+   teardown and an ``atexit`` hook, so a failing or interrupted test still restores.
+
+Names bound elsewhere than a module namespace (a class attribute, a default argument, a
+closure) are not rebound; calls through them reach real Ray. Ray's pure-Python pieces
+(``ray.remote``, ``ray.method``, option validation, scheduling strategy classes, the
+``PlacementGroup`` class) are not targets: they run for real and end in the targets.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import importlib
+import sys
+import threading
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import FakeRayActivationError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+#: Modules imported (once per process) when a fake cluster starts, so their functions can
+#: be rebound; ``ray.util.state`` and ``ray.autoscaler.sdk`` only to refuse them loudly.
+CORE_MODULES = (
+    "ray",
+    "ray.util",
+    "ray.util.placement_group",
+    "ray.runtime_context",
+    "ray.remote_function",
+    "ray.actor",
+    "ray.util.state",
+    "ray.autoscaler.sdk",
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A function (``owner`` a module name) or method (``owner`` ``module:Class``) to route."""
+
+    owner: str
+    attr: str
+    api: str
+    impl: Callable[..., Any]
+
+
+_state_lock = threading.RLock()
+_active: Engine | None = None
+_dispatchers: dict[int, Callable[..., Any]] = {}  # id(original) -> dispatcher
+_originals: dict[int, Any] = {}  # id(dispatcher) -> original (keeps both alive)
+_restore_log: list[tuple[dict[str, Any], str, Any]] = []
+_class_log: list[tuple[type, str, Any]] = []
+_atexit_registered = False
+
+
+def active_engine() -> Engine:
+    """The engine of the active fake cluster (raises if none is active)."""
+    engine = _active
+    if engine is None:
+        raise FakeRayActivationError(
+            "no fake Ray cluster is active: objects of a fake cluster can only be used "
+            "while it runs (inside `with FakeRayCluster():` or the fake_ray_cluster fixture)"
+        )
+    return engine
+
+
+def is_active() -> bool:
+    return _active is not None
+
+
+def targets() -> list[Target]:
+    """Everything routed to the fake (see the module doc). Imports Ray."""
+    from . import api
+
+    u = api.unsupported
+    out = [
+        Target("ray", "init", "ray.init", api.fake_init),
+        Target("ray", "shutdown", "ray.shutdown", api.fake_shutdown),
+        Target("ray", "is_initialized", "ray.is_initialized", api.fake_is_initialized),
+        Target("ray", "get", "ray.get", api.fake_get),
+        Target("ray", "put", "ray.put", api.fake_put),
+        Target("ray", "wait", "ray.wait", api.fake_wait),
+        Target("ray", "cancel", "ray.cancel", api.fake_cancel),
+        Target("ray", "kill", "ray.kill", api.fake_kill),
+        Target("ray", "get_actor", "ray.get_actor", api.fake_get_actor),
+        Target("ray", "get_gpu_ids", "ray.get_gpu_ids", api.fake_get_gpu_ids),
+        Target("ray", "nodes", "ray.nodes", api.fake_nodes),
+        Target("ray", "cluster_resources", "ray.cluster_resources", api.fake_cluster_resources),
+        Target(
+            "ray", "available_resources", "ray.available_resources", api.fake_available_resources
+        ),
+        Target(
+            "ray", "get_runtime_context", "ray.get_runtime_context", api.fake_get_runtime_context
+        ),
+        Target("ray", "timeline", "ray.timeline", u("ray.timeline")),
+        Target("ray", "java_function", "ray.java_function", u("ray.java_function")),
+        Target("ray", "cpp_function", "ray.cpp_function", u("ray.cpp_function")),
+        Target("ray", "java_actor_class", "ray.java_actor_class", u("ray.java_actor_class")),
+        Target(
+            "ray.util",
+            "get_node_ip_address",
+            "ray.util.get_node_ip_address",
+            api.fake_get_node_ip_address,
+        ),
+        Target(
+            "ray.util",
+            "list_named_actors",
+            "ray.util.list_named_actors",
+            api.fake_list_named_actors,
+        ),
+        Target(
+            "ray.util",
+            "get_node_instance_id",
+            "ray.util.get_node_instance_id",
+            u("ray.util.get_node_instance_id"),
+        ),
+        Target("ray.util", "connect", "ray.util.connect", u("ray.util.connect")),
+        Target("ray.util", "disconnect", "ray.util.disconnect", u("ray.util.disconnect")),
+        Target(
+            "ray.util",
+            "register_serializer",
+            "ray.util.register_serializer",
+            u("ray.util.register_serializer"),
+        ),
+        Target(
+            "ray.util",
+            "deregister_serializer",
+            "ray.util.deregister_serializer",
+            u("ray.util.deregister_serializer"),
+        ),
+        Target("ray.actor", "exit_actor", "ray.actor.exit_actor", u("ray.actor.exit_actor")),
+        Target(
+            "ray.autoscaler.sdk",
+            "request_resources",
+            "ray.autoscaler.sdk.request_resources",
+            u("ray.autoscaler.sdk.request_resources"),
+        ),
+    ]
+    pg = "ray.util.placement_group"
+    out += [
+        Target(pg, "placement_group", "ray.util.placement_group", api.fake_placement_group),
+        Target(
+            pg,
+            "remove_placement_group",
+            "ray.util.remove_placement_group",
+            api.fake_remove_placement_group,
+        ),
+        Target(
+            pg, "get_placement_group", "ray.util.get_placement_group", api.fake_get_placement_group
+        ),
+        Target(
+            pg,
+            "placement_group_table",
+            "ray.util.placement_group_table",
+            api.fake_placement_group_table,
+        ),
+        Target(
+            pg,
+            "get_current_placement_group",
+            "ray.util.get_current_placement_group",
+            api.fake_get_current_placement_group,
+        ),
+        Target(
+            pg,
+            "_call_placement_group_ready_async",
+            "PlacementGroup.ready",
+            api.fake_call_placement_group_ready_async,
+        ),
+        Target(
+            pg,
+            "_call_placement_group_ready",
+            "PlacementGroup.wait",
+            api.fake_call_placement_group_ready,
+        ),
+        Target(pg, "_get_bundle_cache", "PlacementGroup.bundle_specs", api.fake_get_bundle_cache),
+        Target(
+            "ray.remote_function:RemoteFunction",
+            "_remote",
+            "RemoteFunction.remote",
+            api.fake_remote_function_remote,
+        ),
+        Target("ray.actor:ActorClass", "_remote", "ActorClass.remote", api.fake_actor_class_remote),
+    ]
+    state = sys.modules.get("ray.util.state")
+    if state is not None:
+        for name in getattr(state, "__all__", ()):
+            if name != "StateApiClient" and callable(getattr(state, name, None)):
+                out.append(
+                    Target(
+                        "ray.util.state",
+                        name,
+                        f"ray.util.state.{name}",
+                        u(f"ray.util.state.{name}"),
+                    )
+                )
+    return out
+
+
+def _dispatcher(original: Any, target: Target) -> Callable[..., Any]:
+    key = id(original)
+    existing = _dispatchers.get(key)
+    if existing is not None and _originals.get(id(existing)) is original:
+        return existing
+    impl, api_name = target.impl, target.api
+
+    @functools.wraps(original)
+    def dispatch(*args: Any, **kwargs: Any) -> Any:
+        engine = _active
+        if engine is None:
+            return original(*args, **kwargs)
+        seq = engine.next_call_seq()
+        try:
+            result = impl(engine, *args, **kwargs)
+        except BaseException as exc:
+            engine.log_call(api_name, args, kwargs, exc, seq)
+            raise
+        engine.log_call(api_name, args, kwargs, None, seq)
+        return result
+
+    dispatch.__fake_ray_api__ = api_name  # type: ignore[attr-defined]
+    _dispatchers[key] = dispatch
+    _originals[id(dispatch)] = original
+    return dispatch
+
+
+def _unwrap(value: Any) -> Any:
+    """The original behind a dispatcher left over from an earlier activation."""
+    original = _originals.get(id(value))
+    return original if original is not None and _dispatchers.get(id(original)) is value else value
+
+
+def activate(engine: Engine) -> None:
+    """Route Ray's API to ``engine`` (see the module doc). One fake cluster at a time."""
+    global _active, _atexit_registered
+    with _state_lock:
+        if _active is not None:
+            raise FakeRayActivationError(
+                "another fake Ray cluster is already active in this process; one process "
+                "has one Ray driver, so only one fake cluster can be active at a time"
+            )
+        for name in CORE_MODULES:
+            importlib.import_module(name)
+        functions: dict[int, tuple[Any, Callable[..., Any]]] = {}
+        try:
+            for target in targets():
+                if ":" in target.owner:
+                    module_name, cls_name = target.owner.split(":")
+                    cls = getattr(sys.modules[module_name], cls_name)
+                    original = _unwrap(cls.__dict__[target.attr])
+                    _class_log.append((cls, target.attr, original))
+                    setattr(cls, target.attr, _dispatcher(original, target))
+                    continue
+                module = sys.modules.get(target.owner)
+                original = _unwrap(getattr(module, target.attr, None))
+                if original is None:
+                    continue
+                functions[id(original)] = (original, _dispatcher(original, target))
+            _rebind_everywhere(functions)
+            from . import environ
+
+            environ.install()
+        except BaseException:
+            _restore()
+            raise
+        _active = engine
+        if not _atexit_registered:
+            atexit.register(deactivate)
+            _atexit_registered = True
+
+
+def _rebind_everywhere(functions: dict[int, tuple[Any, Callable[..., Any]]]) -> None:
+    wanted = set(functions)
+    for module in list(sys.modules.values()):
+        namespace = (
+            getattr(module, "__dict__", None) if isinstance(module, types.ModuleType) else None
+        )
+        if not isinstance(namespace, dict) or wanted.isdisjoint(map(id, namespace.values())):
+            continue
+        for name, value in list(namespace.items()):
+            entry = functions.get(id(value))
+            if entry is not None and entry[0] is value:
+                namespace[name] = entry[1]
+                _restore_log.append((namespace, name, value))
+
+
+def deactivate() -> None:
+    """Undo :func:`activate`: every rebound name gets its original object back."""
+    global _active
+    with _state_lock:
+        if _active is None and not _restore_log and not _class_log:
+            return
+        _active = None
+        _restore()
+
+
+def _restore() -> None:
+    errors: list[BaseException] = []
+    while _restore_log:
+        namespace, name, original = _restore_log.pop()
+        try:
+            namespace[name] = original
+        except BaseException as exc:  # pragma: no cover - a dict assignment
+            errors.append(exc)
+    while _class_log:
+        cls, name, original = _class_log.pop()
+        setattr(cls, name, original)
+    _sweep()
+    from . import environ
+
+    environ.uninstall()
+    if errors:  # pragma: no cover
+        raise errors[0]
+
+
+def _sweep() -> None:
+    """Restore dispatchers that modules bound while the fake was active."""
+    ids = set(_originals)
+    if not ids:
+        return
+    for module in list(sys.modules.values()):
+        namespace = (
+            getattr(module, "__dict__", None) if isinstance(module, types.ModuleType) else None
+        )
+        if not isinstance(namespace, dict) or ids.isdisjoint(map(id, namespace.values())):
+            continue
+        for name, value in list(namespace.items()):
+            original = _originals.get(id(value))
+            if original is not None and _dispatchers.get(id(original)) is value:
+                namespace[name] = original
+
+
+def dispatcher_for(original: Any) -> Callable[..., Any] | None:
+    """The dispatcher standing in for ``original`` (for tests of the rebinding)."""
+    return _dispatchers.get(id(original))

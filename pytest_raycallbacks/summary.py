@@ -1,0 +1,113 @@
+"""The terminal summary: one block per callback.
+
+Each block gives the verdict, the counts of passed / failed / skipped / waived / not-run
+checks, the clusters used (fake; live with physical or simulated GPUs), and for every
+failed check its id, where it ran, its rule and the first lines of what happened; then
+stale waivers and skipped checks with their reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .results import FAILED, SKIPPED, Entry, Results, verdict
+
+_MARKUP: Final = {
+    "certified": {"green": True},
+    "rejected": {"red": True},
+    "incomplete": {"yellow": True},
+}
+_HAPPENED_LINES: Final = 3
+_LISTED_SKIPS: Final = 3
+
+
+def describe_cluster(host: Mapping[str, Any]) -> str:
+    """``fake (in memory, ...)`` or ``live (simulated GPUs, ...)`` from a host record."""
+    name = str(host.get("name", "?"))
+    details = [str(host[k]) for k in ("summary",) if host.get(k)]
+    if name == "live" and "physical" in host:
+        details.insert(0, "physical GPUs" if host.get("physical") else "simulated GPUs")
+    return f"{name} ({', '.join(details)})" if details else name
+
+
+def clusters_of(entries: list[Entry]) -> list[str]:
+    seen: dict[str, str] = {}
+    for entry in entries:
+        host = (entry.record or {}).get("host")
+        if host:
+            seen.setdefault(str(host.get("name")), describe_cluster(host))
+    return list(seen.values())
+
+
+def render(results: Results, specs: tuple[str, ...]) -> list[tuple[str, dict[str, bool]]]:
+    """The summary as ``(line, markup)`` pairs, ready for a terminal writer."""
+    lines: list[tuple[str, dict[str, bool]]] = []
+    for spec in specs:
+        entries = results.for_spec(spec)
+        result = verdict(entries)
+        counts: dict[str, int] = {}
+        for entry in entries:
+            counts[entry.outcome] = counts.get(entry.outcome, 0) + 1
+        lines.append((f"{spec}: {result.upper()}", {"bold": True, **_MARKUP[result]}))
+        summary = ", ".join(
+            f"{counts.get(k, 0)} {k}" for k in ("passed", "failed", "skipped", "waived", "not run")
+        )
+        used = clusters_of(entries)
+        lines.append((f"    {summary}; clusters: {'; '.join(used) if used else 'none'}", {}))
+        for entry in entries:
+            if entry.outcome == FAILED:
+                rule = (entry.record or {}).get("rule", "")
+                lines.append(
+                    (f"    FAILED {entry.plan.check} [{entry.plan.where}]: {rule}", {"red": True})
+                )
+                for text in _happened(entry)[:_HAPPENED_LINES]:
+                    lines.append((f"        {text}", {}))
+        for entry in entries:
+            if entry.outcome == "waived":
+                lines.append(
+                    (
+                        f"    waived {entry.plan.check} [{entry.plan.where}]: {entry.waiver}",
+                        {"yellow": True},
+                    )
+                )
+            if entry.stale_waiver:
+                lines.append(
+                    (
+                        f"    stale waiver: {entry.plan.check} [{entry.plan.where}] passes now; "
+                        f"drop --raycallbacks-waive {entry.plan.check}",
+                        {"yellow": True},
+                    )
+                )
+        lines.extend(_skipped(entries))
+        not_run = counts.get("not run", 0)
+        if not_run:
+            lines.append(
+                (
+                    f"    {not_run} check(s) did not run (deselected, or the run stopped early)",
+                    {"yellow": True},
+                )
+            )
+    return lines
+
+
+def _happened(entry: Entry) -> list[str]:
+    if entry.failure:
+        return [
+            line.strip() for line in entry.failure.get("happened", "").splitlines() if line.strip()
+        ]
+    return [entry.detail or "no details"]
+
+
+def _skipped(entries: list[Entry]) -> list[tuple[str, dict[str, bool]]]:
+    """Skipped checks grouped by reason (a callback that does not load skips 24 at once)."""
+    by_reason: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.outcome == SKIPPED:
+            reason = (entry.detail or "no reason given").splitlines()[0]
+            by_reason.setdefault(reason, []).append(f"{entry.plan.check} [{entry.plan.where}]")
+    lines = []
+    for reason, checks in by_reason.items():
+        shown = ", ".join(checks) if len(checks) <= _LISTED_SKIPS else f"{len(checks)} checks"
+        lines.append((f"    skipped {shown}: {reason}", {"yellow": True}))
+    return lines

@@ -1,0 +1,5 @@
+"""The legacy callbacks module (kept for old configs)."""
+
+
+def warmup(phase, config, data):
+    return None
