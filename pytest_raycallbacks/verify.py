@@ -1,0 +1,145 @@
+"""The deploy gate: does a certificate still describe what is about to be deployed?
+
+:func:`verify_certificate` re-reads each certified callback's module source (located with
+``importlib.util.find_spec``, so the callback's module body is not executed) and returns
+one :class:`Finding` per problem:
+
+* the certificate's verdict for a callback is not ``certified``;
+* the module's source no longer hashes (SHA-256 of the file's bytes) to what the
+  certificate recorded, or the module cannot be found any more;
+* the installed Ray's ``major.minor`` differs from the one the certificate was made with.
+
+An empty list means the certificate still holds. Nothing here imports Ray or pytest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+KNOWN_FORMATS: Final = ("raycallbacks-certificate/1",)
+
+
+class CertificateError(ValueError):
+    """The certificate cannot be read or is not a raycallbacks certificate."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason the certificate does not hold; ``spec`` is ``None`` for run-wide ones."""
+
+    spec: str | None
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.spec}: {self.what}" if self.spec else self.what
+
+
+def load_certificate(path: str | Path) -> dict[str, Any]:
+    """Read and sanity-check a certificate file."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CertificateError(f"cannot read certificate {str(path)!r}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise CertificateError(f"{str(path)!r} is not JSON: {exc}") from exc
+    if not isinstance(document, dict) or document.get("format") not in KNOWN_FORMATS:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise CertificateError(
+            f"{str(path)!r} is not a raycallbacks certificate (format {found!r}; expected one "
+            f"of {list(KNOWN_FORMATS)}); write one with pytest --raycallbacks-report PATH"
+        )
+    if not isinstance(document.get("callbacks"), list) or not document["callbacks"]:
+        raise CertificateError(f"{str(path)!r} certifies no callback")
+    return document
+
+
+def verify_certificate(
+    document: dict[str, Any], *, import_paths: Sequence[str] = (), ray_version: str | None = None
+) -> list[Finding]:
+    """Everything that no longer holds (see the module docstring); ``[]`` means deployable.
+
+    ``import_paths`` are put in front of ``sys.path`` while modules are located (the folder
+    the certificate was made from, typically). ``ray_version`` defaults to the installed one.
+    """
+    findings: list[Finding] = []
+    certified_ray = (document.get("environment") or {}).get("ray")
+    installed_ray = ray_version if ray_version is not None else _installed("ray")
+    if _major_minor(certified_ray) != _major_minor(installed_ray):
+        findings.append(
+            Finding(
+                None,
+                f"Ray {installed_ray or 'is not installed'} here, but the certificate was made "
+                f"with Ray {certified_ray}: certify again against the Ray you deploy",
+            )
+        )
+    with _prepended(import_paths):
+        for entry in document["callbacks"]:
+            findings.extend(_verify_callback(entry))
+    return findings
+
+
+def _verify_callback(entry: dict[str, Any]) -> Iterator[Finding]:
+    spec = str(entry.get("spec"))
+    verdict = entry.get("verdict")
+    if verdict != "certified":
+        yield Finding(spec, f"verdict was {verdict!r}, not 'certified'")
+    module = entry.get("module")
+    recorded = entry.get("sha256")
+    if not module or not recorded:
+        yield Finding(spec, "the certificate recorded no module source hash for it")
+        return
+    file = _module_file(module)
+    if file is None:
+        yield Finding(
+            spec, f"module {module!r} cannot be found any more (sys.path: {sys.path[:3]}...)"
+        )
+        return
+    current = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    if current != recorded:
+        yield Finding(
+            spec,
+            f"source of {module!r} changed since certification ({file}: sha256 was "
+            f"{recorded[:12]}..., now {current[:12]}...): certify it again",
+        )
+
+
+def _module_file(module: str) -> str | None:
+    try:
+        found = importlib.util.find_spec(module)
+    except Exception:
+        return None
+    if found is None or found.origin in (None, "built-in", "frozen"):
+        return None
+    return found.origin
+
+
+def _installed(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _major_minor(version: str | None) -> tuple[str, ...] | None:
+    return tuple(version.split(".")[:2]) if version else None
+
+
+@contextmanager
+def _prepended(paths: Sequence[str]) -> Iterator[None]:
+    added = [str(Path(p).resolve()) for p in paths]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for path in added:
+            sys.path.remove(path)
