@@ -69,7 +69,7 @@ class FakeActorMethod:
         )
 
 
-class FakeActorHandle(ActorHandle):  # type: ignore[misc]
+class FakeActorHandle(ActorHandle[Any]):
     """A handle to an actor of the fake cluster (see the module doc)."""
 
     def __init__(self, engine: Engine, actor: Actor) -> None:  # no super(): no core worker

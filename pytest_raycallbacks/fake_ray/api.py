@@ -18,7 +18,10 @@ import ray
 from ray._common import ray_option_utils
 from ray._common.ray_option_utils import _warn_if_using_deprecated_placement_group
 from ray._common.utils import resources_from_ray_options
-from ray._raylet import PlacementGroupID, PythonFunctionDescriptor
+from ray._raylet import (  # type: ignore[attr-defined]
+    PlacementGroupID,
+    PythonFunctionDescriptor,
+)
 from ray.util.placement_group import (
     NODE_ID_LABEL_KEY,
     PlacementGroup,
@@ -307,7 +310,7 @@ def fake_placement_group(
         strategy=strategy,
         lifetime=lifetime,
         _soft_target_node_id=_soft_target_node_id,
-        bundle_label_selector=bundle_label_selector,
+        bundle_label_selector=bundle_label_selector,  # type: ignore[arg-type]
         topology_strategy=topology_strategy,
     )
     if topology_strategy is not None and set(topology_strategy) - {NODE_ID_LABEL_KEY}:

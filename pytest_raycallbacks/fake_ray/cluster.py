@@ -157,9 +157,14 @@ class FakeRayCluster:
                 NodeSpec(**{**_fields(s), "env": {MODEL_CACHE_ENV: str(self._cache_dir), **s.env}})
                 for s in specs
             ]
-        engine = Engine(specs, **self._options)
-        engine.connected = self._connected
-        patching.activate(engine)
+        try:
+            engine = Engine(specs, **self._options)
+            engine.connected = self._connected
+            patching.activate(engine)
+        except BaseException:
+            if self._own_cache_dir and self._cache_dir is not None:
+                shutil.rmtree(self._cache_dir, ignore_errors=True)
+            raise
         self._engine = engine
         self._active = True
         return self

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="no-untyped-call,no-any-return"
+# (Ray's public functions are untyped; scenarios return what Ray returns.)
 """The differential scenario table: evidence that the fake behaves as Ray does.
 
 Each :class:`Scenario` drives Ray only through its public API (``import ray``), so the
@@ -85,12 +87,28 @@ def raise_scenario_error(message: str) -> None:
 
 @ray.remote
 def raise_key_error() -> Any:
-    return {}["missing"]
+    empty: dict[str, Any] = {}
+    return empty["missing"]
 
 
 @ray.remote
 def add_one(x: int) -> int:
     return x + 1
+
+
+@ray.remote
+class ScenarioActor:
+    """An actor with state, to compare actor behaviour."""
+
+    def __init__(self, start: int) -> None:
+        self.value = start
+
+    def add(self, n: int) -> int:
+        self.value += n
+        return self.value
+
+    def devices(self) -> tuple[list[int], str | None]:
+        return [int(i) for i in ray.get_gpu_ids()], os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
 @dataclass(frozen=True)
@@ -761,12 +779,34 @@ def objects(env: Env) -> Outcome:
         "chained": ray.get(add_one.remote(add_one.remote(ref)), timeout=env.ready_s),
         "list": ray.get([ray.put(1), ray.put(2)]),
         "wait": [len(x) for x in ray.wait([ray.put(1), ray.put(2)], num_returns=1)],
-        "get_int": attempt(lambda: ray.get(1)),
+        "get_int": attempt(lambda: ray.get(1)),  # type: ignore[call-overload]
         "get_tuple": attempt(lambda: ray.get((ref,))),
-        "wait_single": type(attempt(lambda: ray.wait(ref))).__name__,
-        "wait_single_error": attempt(lambda: ray.wait(ref)).get("error"),
+        "wait_single": type(attempt(lambda: ray.wait(ref))).__name__,  # type: ignore[arg-type]
+        "wait_single_error": attempt(lambda: ray.wait(ref)).get("error"),  # type: ignore[arg-type]
         "put_ref": attempt(lambda: ray.put(ref)),
     }
+
+
+@scenario("an actor in a GPU bundle keeps its state and device; once killed, calls fail")
+def actor_in_bundle(env: Env) -> Outcome:
+    pg = placement_group([{"GPU": 1, "CPU": 1}] * 2, strategy="STRICT_PACK")
+    try:
+        pg.wait(env.ready_s)
+        actor = ScenarioActor.options(  # type: ignore[attr-defined]
+            num_gpus=1, num_cpus=1, scheduling_strategy=PlacementGroupSchedulingStrategy(pg, 1)
+        ).remote(10)
+        calls = ray.get([actor.add.remote(1), actor.add.remote(2)], timeout=env.ready_s)
+        devices = list(ray.get(actor.devices.remote(), timeout=env.ready_s))
+        ray.kill(actor)
+        after = attempt(lambda: ray.get(actor.add.remote(1), timeout=env.ready_s))
+        return {
+            "calls": calls,
+            "devices": devices,
+            "after_kill": after.get("error"),
+            "killed_message": "killed by `ray.kill`" in after.get("message", ""),
+        }
+    finally:
+        remove_placement_group(pg)
 
 
 @scenario("the driver has no GPUs and runs on the head node")

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="no-untyped-call"
+# (Ray's exception classes and cloudpickle are untyped.)
 """The fake cluster's engine: nodes, placement groups, tasks, objects and actors in memory.
 
 Contract:
@@ -539,7 +541,7 @@ class Engine:
                 timeout,
                 lambda: self._describe_group(group),
             )
-            if group.state == "REMOVED":
+            if _is_removed(group):  # it may have been removed while we waited
                 raise gone()
             return ok and group.state == "CREATED"
 
@@ -1208,7 +1210,8 @@ class Engine:
             return False
         if isinstance(allowed, tuple) and not isinstance(error.cause, allowed):
             return False
-        return task.max_retries < 0 or task.attempt <= task.max_retries
+        task.failures += 1
+        return task.max_retries < 0 or task.failures <= task.max_retries
 
     def _finish_failed(self, task: Task, error: BaseException) -> None:
         if task in self._pending_tasks:
@@ -1230,9 +1233,9 @@ class Engine:
             task.bundle = None
             task.released_cpu = 0
         task.attempt += 1  # the running thread's attempt is now stale
-        if retry and (
-            error is None or task.max_retries < 0 or task.attempt <= task.max_retries + 1
-        ):
+        if error is not None:
+            task.failures += 1
+        if retry and (error is None or task.max_retries < 0 or task.failures <= task.max_retries):
             task.state = "PENDING"
             task.history.append(
                 f"attempt aborted ({_short(error) if error else 'killed'}); retrying"
@@ -1522,6 +1525,10 @@ def _gpu_allocations(bundles: Sequence[Bundle], nodes: Sequence[Node]) -> list[G
                 node.gpus[:] = trial[id(node)]
             return [a or [] for a in allocs]
     raise AssertionError("placement plan and GPU allocation disagree")  # pragma: no cover
+
+
+def _is_removed(group: Group) -> bool:
+    return group.state == "REMOVED"
 
 
 def _node_fits(node: Node, demand: Mapping[str, int]) -> bool:

@@ -121,6 +121,7 @@ class Task:
     bundle: Bundle | None = None
     gpu_alloc: GpuAlloc = field(default_factory=list)
     attempt: int = 0
+    failures: int = 0
     submitted_at: float = 0.0
     started_at: float | None = None
     finished_at: float | None = None

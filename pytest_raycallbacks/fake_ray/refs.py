@@ -25,7 +25,7 @@ def _active_engine() -> Any:
     return active_engine()
 
 
-class FakeObjectRef(ObjectRef):  # type: ignore[misc]
+class FakeObjectRef(ObjectRef):  # type: ignore[misc,type-arg]
     """A ref into the fake object store; pickles as its id."""
 
     @classmethod

@@ -214,7 +214,7 @@ def test_only_one_fake_cluster_at_a_time() -> None:
 
 
 def test_dispatchers_left_behind_delegate_to_real_ray() -> None:
-    REAL = [ray.is_initialized]  # in a list: module-level names are rebound while the fake runs
+    real_is_initialized = ray.is_initialized
     was = real_is_initialized()
     with FakeRayCluster():
         captured = ray.is_initialized  # a reference kept past the fake's life
