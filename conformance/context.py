@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final
 
 from reference_runner import TINY_MODEL_PATH, LLMConfig
 
 from .harness import Run, run_scenario
-from .host import FAULTS, Host
+from .host import FAULTS, Host, HostScope
 from .subject import Subject
 
 #: Longest the kit waits for a placement group on a host it drives in process; a group the
@@ -39,7 +39,7 @@ class Settings:
     cache_dir: str | None = None
     import_paths: tuple[str, ...] = ()
     cwd: str = "."
-    hypothesis_examples: int = 12
+    hypothesis_examples: int = 10
 
     @property
     def import_limit_s(self) -> float:
@@ -52,11 +52,6 @@ class Settings:
         if config.model_cache_dir is None and self.cache_dir is not None:
             config = config.model_copy(update={"model_cache_dir": self.cache_dir})
         return config
-
-
-def default_settings(tmp: Path) -> Settings:
-    """Settings with the built-in config and a model cache under ``tmp``."""
-    return Settings(cache_dir=str(tmp / "model-cache"))
 
 
 @dataclass
@@ -78,6 +73,7 @@ class Bench:
         *,
         fault: str | None = None,
         extra_phases: Mapping[str, Sequence[str]] | None = None,
+        scope: HostScope | None = None,
     ) -> Run:
         placement = FAULT_PLACEMENT_WAIT_S if fault else HOST_PLACEMENT_WAIT_S
         return run_scenario(
@@ -89,6 +85,7 @@ class Bench:
             placement_timeout_s=min(placement, self.settings.timeout_s),
             fault=fault,
             extra_phases=extra_phases,
+            scope=scope,
         )
 
     def _cached(self, key: str, make: Callable[[], Run]) -> Run:
@@ -126,10 +123,20 @@ class Bench:
             lambda: self._run(f"{fault} without the callback", None, fault=fault),
         )
 
-    def with_extra_phases(self, extra: Mapping[str, Sequence[str]]) -> Run:
+    def with_extra_phases(
+        self, extra: Mapping[str, Sequence[str]], *, scope: HostScope | None = None
+    ) -> Run:
         """``initialize_node`` on a fresh instance, also called with ``extra`` phase names
-        right before the real phases they are keyed on (not cached)."""
-        return self._run("with unknown phases", self.subject.fresh(), extra_phases=extra)
+        right before the real phases they are keyed on (not cached); in ``scope`` when given
+        (see :meth:`shared_scope`)."""
+        return self._run(
+            "with unknown phases", self.subject.fresh(), extra_phases=extra, scope=scope
+        )
+
+    def shared_scope(self) -> AbstractContextManager[HostScope]:
+        """One host scope for many short runs (entering the fake cluster costs more than a
+        run); their leaks are not told apart."""
+        return self.host.scope(None)
 
     def faults(self) -> tuple[str, ...]:
         """The faults this host can inject, in catalogue order."""

@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from reference_runner import PHASES, InitializeNodeOutput, LLMConfig, initialize_node
-from reference_runner.naming import describe_callback
 from reference_runner.phases import PRE_INITIALIZATION
 
-from .host import Host
+from .host import Host, HostScope
 
 T = TypeVar("T")
 
@@ -109,8 +108,6 @@ class Run:
     leaks: list[str] = field(default_factory=list)
     fault_fired: str | None = None
     resources: Mapping[str, float] = field(default_factory=dict)
-    callback_name: str = ""
-    config: LLMConfig | None = None
 
     @property
     def subject_raised(self) -> bool:
@@ -120,13 +117,6 @@ class Run:
     @property
     def known_calls(self) -> list[Call]:
         return [c for c in self.calls if c.known]
-
-    def where(self) -> str:
-        """A short description of where the run stopped, for messages."""
-        if self.error is None:
-            return f"{self.scenario}: initialize_node completed"
-        last = self.calls[-1].phase if self.calls else "before the first phase"
-        return f"{self.scenario}: initialize_node raised after phase {last!r}"
 
 
 class Recorder:
@@ -171,8 +161,13 @@ class Recorder:
                 return self._call_sync(phase, config, data, merge=False)
 
             wrapper = sync_wrapper
+        # Name the wrapper as the runner names the callback, so that error notes and traces
+        # point at the user's code, not at the kit.
         if inspect.isfunction(callback):
             functools.update_wrapper(wrapper, callback)
+        else:
+            wrapper.__module__ = type(callback).__module__
+            wrapper.__qualname__ = f"{type(callback).__qualname__} instance"
         return wrapper
 
     def _sync_with_extras(
@@ -361,10 +356,13 @@ def run_scenario(
     placement_timeout_s: float,
     fault: str | None = None,
     extra_phases: Mapping[str, Sequence[str]] | None = None,
+    scope: HostScope | None = None,
 ) -> Run:
     """Run ``initialize_node`` on ``host`` with ``[Neighbour(), callback]`` (``callback``
     ``None``: the neighbour alone, a baseline) and record everything (see :class:`Run`).
 
+    Each run gets a fresh host scope (``fault`` injected), unless ``scope`` is given: runs
+    that share one (many short ones) report the leaks of all of them together.
     A ``BaseException`` the callback raised is recorded like any error; one that did not
     come from the callback (the user pressing Ctrl-C) propagates.
     """
@@ -375,7 +373,7 @@ def run_scenario(
     config = config_with(base_config, callbacks)
     output: InitializeNodeOutput | None = None
     error: BaseException | None = None
-    with host.scope(fault) as scope:
+    with contextlib.nullcontext(scope) if scope is not None else host.scope(fault) as scope:
         try:
             output = run_coroutine(
                 initialize_node(
@@ -404,8 +402,6 @@ def run_scenario(
         leaks=leaks,
         fault_fired=fired,
         resources=resources,
-        callback_name=describe_callback(recorder.wrapper) if recorder is not None else "",
-        config=config,
     )
 
 
@@ -414,15 +410,3 @@ def _release(group: Any) -> None:
 
     with contextlib.suppress(Exception):
         ray.util.remove_placement_group(group)
-
-
-def await_if_needed(value: Any) -> Any:
-    """``value``, awaited on a private loop when it is awaitable (helper for checks that
-    call a callback directly)."""
-    if inspect.isawaitable(value):
-
-        async def settle() -> Any:
-            return await value
-
-        return run_coroutine(settle())
-    return value

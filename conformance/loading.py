@@ -7,13 +7,12 @@ import inspect
 from typing import Any
 
 from reference_runner import CallbackLoadError, LLMConfig, load_callback
-from reference_runner.loading import import_path_of
+from reference_runner.loading import ResolvedSpec, import_path_of, resolve_spec
 
 from .context import CheckContext
 from .failure import CheckFailed, CheckSkipped, describe
 from .probe import PendingProbe, ProbeResult, start_probe
 from .registry import check
-from .subject import Resolved, resolve_spec
 
 
 @check(
@@ -309,7 +308,7 @@ _SHIP_FIX = (
 )
 
 
-def _resolved_or_skip(ctx: CheckContext) -> Resolved:
+def _resolved_or_skip(ctx: CheckContext) -> ResolvedSpec:
     try:
         return ctx.subject.resolve()
     except CallbackLoadError:

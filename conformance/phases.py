@@ -87,35 +87,38 @@ def unknown_names(ctx: CheckContext) -> str | None:
     require_completed(bench.lifecycle(), "see phases.lifecycle")
     found: list[str] = []
 
-    @settings(
-        max_examples=ctx.settings.hypothesis_examples,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        report_multiple_bugs=False,
-        suppress_health_check=list(HealthCheck),
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-    )
-    @given(_schedules())
-    def attempt(schedule: dict[str, list[str]]) -> None:
-        run = bench.with_extra_phases(schedule)
-        problem = _unknown_phase_problem(run, schedule)
-        if problem is not None:
-            found.append(problem)
-            raise AssertionError(problem)
+    with bench.shared_scope() as scope:
 
-    for case in reversed(_FUTURE_EXAMPLES):
-        attempt = example(case)(attempt)
-    try:
-        attempt()
-    except AssertionError:
-        raise CheckFailed(
-            expected="unknown phase names (Hypothesis-generated, placed before real phases) to "
-            "be ignored: no exception, a None or mapping return, the real phases unaffected",
-            happened=found[-1] if found else "the callback failed on an unknown phase",
-            fix="end the callback with a catch-all that returns None (if/elif chains with no "
-            "else, dict.get(phase) dispatch) and never parse or assert on the phase name",
-        ) from None
+        @settings(
+            max_examples=ctx.settings.hypothesis_examples,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            report_multiple_bugs=False,
+            suppress_health_check=list(HealthCheck),
+            phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        )
+        @given(_schedules())
+        def attempt(schedule: dict[str, list[str]]) -> None:
+            run = bench.with_extra_phases(schedule, scope=scope)
+            problem = _unknown_phase_problem(run, schedule)
+            if problem is not None:
+                found.append(problem)
+                raise AssertionError(problem)
+
+        for case in reversed(_FUTURE_EXAMPLES):
+            attempt = example(case)(attempt)
+        try:
+            attempt()
+        except AssertionError:
+            raise CheckFailed(
+                expected="unknown phase names (Hypothesis-generated, placed before real phases) "
+                "to be ignored: no exception, a None or mapping return, the real phases "
+                "unaffected",
+                happened=found[-1] if found else "the callback failed on an unknown phase",
+                fix="end the callback with a catch-all that returns None (if/elif chains with "
+                "no else, dict.get(phase) dispatch) and never parse or assert on the phase name",
+            ) from None
     return None
 
 

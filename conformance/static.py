@@ -137,7 +137,7 @@ def exits(obj: Any) -> list[Exit]:
             what = _exit_of(node)
             if what is not None:
                 found.append(Exit(what, _where(source, node)))
-    return found
+    return sorted(found, key=lambda e: (e.where.rsplit(":", 1)[0], int(e.where.rsplit(":", 1)[1])))
 
 
 # ---------------------------------------------------------------------- sources

@@ -1,46 +1,24 @@
 """The callback under test: its spec, what the spec names, and the loaded callable.
 
-:class:`Subject` resolves a spec the way :func:`reference_runner.load_callback` does
-(``pkg.mod.attr``: the longest importable module prefix; ``pkg.mod:attr``: the module before
-the colon), without instantiating a class, so the loading checks can tell "does not import"
-from "cannot be instantiated". Everything is computed once and cached; :meth:`Subject.fresh`
-is the exception: it returns a new instance for a class spec every time.
+:class:`Subject` resolves a spec with :func:`reference_runner.loading.resolve_spec` (as
+``load_callback`` does, but without instantiating a class), so the loading checks can tell
+"does not import" from "cannot be instantiated". Everything is computed once and cached;
+:meth:`Subject.fresh` is the exception: it returns a new instance for a class spec every
+time.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from reference_runner import CallbackLoadError, load_callback
-from reference_runner.loading import spec_form_problem
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """What a spec names: its module, the attribute path in it and the object itself
-    (a class is not instantiated here)."""
-
-    module_name: str
-    attrs: tuple[str, ...]
-    module: ModuleType
-    target: Any
-
-    @property
-    def colon_form(self) -> str:
-        return f"{self.module_name}:{'.'.join(self.attrs)}"
-
-    @property
-    def dot_form(self) -> str:
-        return f"{self.module_name}.{'.'.join(self.attrs)}"
+from reference_runner.loading import ResolvedSpec, resolve_spec
 
 
 class Subject:
@@ -58,7 +36,7 @@ class Subject:
         self.import_paths = import_paths
         self.cwd = cwd
         self._lock = threading.Lock()
-        self._resolved: Resolved | None = None
+        self._resolved: ResolvedSpec | None = None
         self._resolve_error: CallbackLoadError | None = None
         self._loaded: Callable[..., Any] | None = None
         self._load_error: CallbackLoadError | None = None
@@ -75,7 +53,7 @@ class Subject:
 
     # ------------------------------------------------------------------ resolving
 
-    def resolve(self) -> Resolved:
+    def resolve(self) -> ResolvedSpec:
         """Import the spec's module and walk to the object; raise ``CallbackLoadError``."""
         with self._lock:
             if self._resolved is None and self._resolve_error is None:
@@ -135,66 +113,6 @@ class Subject:
             return _source_without_import(self.spec)
         file = getattr(resolved.module, "__file__", None)
         return {"module": resolved.module_name, "file": file, "sha256": _sha256(file)}
-
-
-def resolve_spec(spec: str) -> Resolved:
-    """Import what ``spec`` names, without instantiating a class; raise ``load_callback``'s
-    ``CallbackLoadError`` when that fails."""
-    problem = spec_form_problem(spec)
-    if problem is not None:
-        raise CallbackLoadError(spec, problem)
-    if ":" in spec:
-        module_name, attr_text = spec.split(":", 1)
-        module = _import_or_explain(spec, module_name)
-        attrs = tuple(attr_text.split("."))
-    else:
-        parts = spec.split(".")
-        module = None
-        for cut in range(len(parts) - 1, 0, -1):
-            module_name = ".".join(parts[:cut])
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name == module_name or (
-                    exc.name is not None and module_name.startswith(exc.name + ".")
-                ):
-                    continue
-                _explain(spec)
-                raise
-            except Exception:
-                _explain(spec)
-                raise
-            attrs = tuple(parts[cut:])
-            break
-        if module is None:
-            _explain(spec)
-            raise CallbackLoadError(spec, "no importable module prefix")  # pragma: no cover
-    assert module is not None
-    target: Any = module
-    for attr in attrs:
-        if not hasattr(target, attr):
-            _explain(spec)
-        target = getattr(target, attr)
-    return Resolved(module_name, attrs, module, target)
-
-
-def _import_or_explain(spec: str, module_name: str) -> ModuleType:
-    try:
-        return importlib.import_module(module_name)
-    except Exception:
-        _explain(spec)
-        raise
-
-
-def _explain(spec: str) -> None:
-    """Raise ``load_callback``'s own error for ``spec`` (it names what was tried and why it
-    failed), so the kit reports exactly what ``initialize_node`` would."""
-    try:
-        load_callback(spec)
-    except CallbackLoadError:
-        raise
-    except Exception as exc:  # pragma: no cover - load_callback wraps everything
-        raise CallbackLoadError(spec, f"{type(exc).__name__}: {exc}") from exc
 
 
 def _sha256(file: str | None) -> str | None:

@@ -21,7 +21,7 @@ from .results import PLAN_KEY, RECORD_KEY, ItemPlan
 from .waivers import Waiver, find_waiver
 
 if TYPE_CHECKING:
-    from conformance import Check, CheckFailed
+    from conformance import Check, CheckFailed, Host
 
     from .kit import Kit
 
@@ -38,9 +38,12 @@ class CheckRun:
     plan: ItemPlan
     request: pytest.FixtureRequest
     record: dict[str, Any]
+    host: Host | None = None
 
     @classmethod
     def for_item(cls, request: pytest.FixtureRequest) -> CheckRun:
+        from conformance import get_check
+
         from .kit import KIT_KEY
 
         kit = request.config.stash.get(KIT_KEY, None)
@@ -50,7 +53,12 @@ class CheckRun:
                 "raycallbacks_check belongs to the items of --raycallbacks-conformance; use "
                 "callback_runner, fake_ray_cluster or gpu_ray_cluster in your own tests"
             )
-        return cls(kit, plan, request, request.node.stash[RECORD_KEY])
+        run = cls(kit, plan, request, request.node.stash[RECORD_KEY])
+        # At setup, so that starting the live cluster counts (and fails) as setup; not for
+        # a callback that does not load (its checks are skipped, no cluster is needed).
+        if _loads(kit.subject(plan.spec)) or not get_check(plan.check).needs_callback:
+            run.host = kit.host(plan.where, request)
+        return run
 
     def run(self) -> None:
         from conformance import (
@@ -60,17 +68,13 @@ class CheckRun:
             get_check,
             start_probe_early,
         )
-        from reference_runner import CallbackLoadError
 
         check = get_check(self.plan.check)
         subject = self.kit.subject(self.plan.spec)
         self.record["subject"] = {**subject.source, "kind": _kind(subject)}
-        if check.needs_callback:
-            try:
-                subject.load()
-            except CallbackLoadError:
-                self._skip(_why_not_loaded(subject))
-        host = self.kit.host(self.plan.where, self.request)
+        if check.needs_callback and not _loads(subject):
+            self._skip(_why_not_loaded(subject))
+        host = self.host
         if host is not None:
             self.record["host"] = host.describe()
         settings = self.kit.check_settings(self.request.getfixturevalue("tmp_path_factory"))
@@ -107,12 +111,11 @@ class CheckRun:
             )
 
     def _fail(self, check: Check, failure: CheckFailed, waiver: Waiver | None) -> None:
-        message = f"[{check.id}] {check.rule}\n{failure.render()}"
-        self.record.update(outcome="failed", failure=failure.as_dict(), message=message)
+        self.record.update(outcome="failed", failure=failure.as_dict())
         if waiver is not None:
             self.record["outcome"] = "waived"
             pytest.xfail(f"waived ({waiver.reason}): {check.id} failed: {failure.happened}")
-        pytest.fail(message, pytrace=False)
+        pytest.fail(f"[{check.id}] {check.rule}\n{failure.render()}", pytrace=False)
 
     def _skip(self, reason: str) -> None:
         self.record.update(outcome="skipped", note=reason)
@@ -128,7 +131,6 @@ def _kind(subject: Any) -> str | None:
 
 def _why_not_loaded(subject: Any) -> str:
     from conformance.loading import DOES_NOT_LOAD
-
     from reference_runner import CallbackLoadError
 
     try:
@@ -136,3 +138,13 @@ def _why_not_loaded(subject: Any) -> str:
     except CallbackLoadError:
         is_class = False
     return DOES_NOT_LOAD.format(rule="loading.no-arg-class" if is_class else "loading.importable")
+
+
+def _loads(subject: Any) -> bool:
+    from reference_runner import CallbackLoadError
+
+    try:
+        subject.load()
+    except CallbackLoadError:
+        return False
+    return True

@@ -95,10 +95,6 @@ class Results:
     def for_spec(self, spec: str) -> list[Entry]:
         return [e for e in self.entries.values() if e.plan.spec == spec]
 
-    @property
-    def specs(self) -> list[str]:
-        return list(dict.fromkeys(e.plan.spec for e in self.entries.values()))
-
 
 def _apply(entry: Entry, report: pytest.TestReport, record: dict[str, Any]) -> None:
     entry.waiver = record.get("waiver")
@@ -116,9 +112,9 @@ def _apply(entry: Entry, report: pytest.TestReport, record: dict[str, Any]) -> N
     else:
         entry.outcome = FAILED
         entry.failure = record.get("failure")
-        entry.detail = None if entry.failure else (
-            f"{'setup' if report.when == 'setup' else 'the check'} raised: {_last_line(report)}"
-        )
+        if entry.failure is None:  # not a broken rule: the check (or its setup) crashed
+            stage = "setup" if report.when == "setup" else "the check"
+            entry.detail = f"{stage} raised: {_last_line(report)}"
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -113,12 +113,20 @@ def _config_path(config: pytest.Config, value: object) -> str | None:
         return None
     path = _resolve_path(config, str(value))
     from reference_runner import LLMConfig
+    from reference_runner.download import resolve_model_source
 
     try:
-        LLMConfig.from_file(path)
+        llm_config = LLMConfig.from_file(path)
     except Exception as exc:
         raise pytest.UsageError(
             f"--raycallbacks-config {str(value)!r}: not a valid LLMConfig file: {exc}"
+        ) from None
+    try:
+        resolve_model_source(llm_config.model_id)
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--raycallbacks-config {str(value)!r}: the kit runs the reference download of the "
+            f"config's model, and {exc}"
         ) from None
     return str(path)
 

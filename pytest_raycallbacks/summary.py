@@ -25,10 +25,8 @@ _LISTED_SKIPS: Final = 3
 def describe_cluster(host: Mapping[str, Any]) -> str:
     """``fake (in memory, ...)`` or ``live (simulated GPUs, ...)`` from a host record."""
     name = str(host.get("name", "?"))
-    details = [str(host[k]) for k in ("summary",) if host.get(k)]
-    if name == "live" and "physical" in host:
-        details.insert(0, "physical GPUs" if host.get("physical") else "simulated GPUs")
-    return f"{name} ({', '.join(details)})" if details else name
+    summary = host.get("summary")
+    return f"{name} ({summary})" if summary else name
 
 
 def clusters_of(entries: list[Entry]) -> list[str]:

@@ -253,6 +253,8 @@ class LiveCluster:
         except BaseException as exc:
             logs = self._log_tail()
             self._teardown_local(orderly=False)  # a failed keeper may be busy: kill it
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and the like pass through untouched
             if isinstance(exc, LiveClusterError):
                 if logs:
                     exc.add_note(logs)
@@ -642,9 +644,15 @@ class LiveCluster:
     @contextlib.contextmanager
     def leak_check(self, *, cleanup: bool = True) -> Iterator[Snapshot]:
         """``with cluster.leak_check(): ...`` raises :class:`LeakError` at the end of the
-        block if it left placement groups or actors of ours alive."""
+        block if it left placement groups or actors of ours alive. If the block raises,
+        its leftovers are removed and its exception propagates."""
         before = self.snapshot()
-        yield before
+        try:
+            yield before
+        except BaseException:
+            with contextlib.suppress(Exception):  # the block failed: just tidy up
+                self.release(self.leaks(before))
+            raise
         self.assert_no_leaks(before, cleanup=cleanup)
 
     def release(self, leaks: Leaks, *, timeout_s: float | None = None) -> None:

@@ -54,7 +54,9 @@ def xdist_worker(env: Mapping[str, str] | None = None) -> XdistWorker | None:
 def shippable_sys_path(path: Sequence[str] | None = None) -> list[str]:
     """The driver's ``sys.path`` entries a worker on this machine needs to import what the
     driver imports: existing folders and archives outside the interpreter's own library
-    folders (which workers have anyway), in order, without duplicates."""
+    folders and outside any ``site-packages``/``dist-packages`` (workers have those anyway,
+    and putting them first could change which version of a package wins), in order,
+    without duplicates."""
     path = sys.path if path is None else path
     own = {
         os.path.realpath(p)
@@ -70,6 +72,8 @@ def shippable_sys_path(path: Sequence[str] | None = None) -> list[str]:
             continue
         if any(real == o or real.startswith(o + os.sep) for o in own):
             continue
+        if os.path.basename(real) in ("site-packages", "dist-packages"):
+            continue  # installed packages: workers have them, in their own order
         seen.add(real)
         entries.append(absolute)
     return entries

@@ -323,7 +323,13 @@ def _translate(
         if driver_file is not None:
             return ClusterImportError(error.spec, _import_fix(error, driver_file, where))
     exc = error.rebuild()
-    exc.add_note(f"raised {where} while running initialize_node in an actor")
+    if error.stage == "config":
+        exc.add_note(
+            f"raised {where} while reading the config the driver sent: is the same version "
+            "of pytest-raycallbacks installed on the cluster?"
+        )
+    else:
+        exc.add_note(f"raised {where} while running initialize_node in an actor")
     exc.add_note("remote traceback:\n" + error.traceback.rstrip())
     return exc
 

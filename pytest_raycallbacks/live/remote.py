@@ -282,7 +282,8 @@ class NodeInitActor:
             else:
                 config = cloudpickle().loads(payload)
         except Exception as exc:
-            return InitEnvelope(None, TransportedError.capture(exc, "unpickle"), where_am_i())
+            stage = "config" if isinstance(payload, str) else "unpickle"
+            return InitEnvelope(None, TransportedError.capture(exc, stage), where_am_i())
         if config.model_id == driver_tiny_model and not os.path.isdir(config.model_id):
             config = config.model_copy(update={"model_id": TINY_MODEL_PATH})
         started = time.monotonic()

@@ -9,7 +9,6 @@ was expected, what happened and how to fix it, and the summary naming the rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ RULES_COVERED_ELSEWHERE = {
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, ...], KitRun]]:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, ...], KitRun]:
     """One kit run per distinct set of options, over all bad callbacks that need it."""
     project = tmp_path_factory.mktemp("bad-project")
     copy_into(project, *[p for p in BAD.iterdir() if p.name != "__pycache__"])
@@ -37,7 +36,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[tuple[str, .
         folder.mkdir()
         copy_into(folder, *[p for p in project.iterdir() if p.name.startswith(("bad_", "shadow"))])
         results[options] = run_kit(folder, [e.spec for e in entries], options)
-    yield results
+    return results
 
 
 def test_the_corpus_has_at_least_25_callbacks_and_covers_every_rule() -> None:

@@ -22,6 +22,7 @@ def callback(phase, config, data):
 
 
 def test_a_spec_importable_only_through_conftest_is_rejected(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makeconftest(CONFTEST)
     vendor = pytester.mkdir("vendor")
     (vendor / "vendored_cb.py").write_text(VENDORED)

@@ -128,6 +128,10 @@ def test_nodes_can_be_added_and_failed(simulated: Any) -> None:
         assert ray.util.placement_group_table(group)["state"] != "CREATED"
         ray.util.remove_placement_group(group)
     assert {n.node_id for n in simulated.nodes()} == before
+    extra = simulated.add_node(num_gpus=0)
+    assert extra.node_id in {n.node_id for n in simulated.nodes()}
+    simulated.restore_topology()  # removes what was added since the start
+    assert {n.node_id for n in simulated.nodes()} == before
 
 
 def test_topology_changes_are_refused_where_they_cannot_work(simulated: Any) -> None:

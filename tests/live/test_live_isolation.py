@@ -86,7 +86,7 @@ def test_a_standalone_cluster_ends_exactly_its_own_processes(
 
 
 FAKE_PHYSICAL = """
-    import json, os
+    import json, os, sys, time
     import pytest_raycallbacks.live.cluster as cluster_module
     from pytest_raycallbacks.live import LiveCluster
     from pytest_raycallbacks.live.gpus import GpuDetection
@@ -95,35 +95,54 @@ FAKE_PHYSICAL = """
     # we are xdist worker gw1 of 2: we must get GPUs 1 and 3 only.
     cluster_module.detect_physical_gpus = lambda: GpuDetection(("0", "1", "2", "3"), "fake", ())
     os.environ.update(PYTEST_XDIST_WORKER="gw1", PYTEST_XDIST_WORKER_COUNT="2")
-    with LiveCluster(gpus="physical") as cluster:
-        record = {
-            "mode": cluster.mode,
-            "physical": cluster.physical,
-            "gpus": sorted(cluster.gpus_per_node().values()),
-            "view": list(cluster.gpu_view(num_gpus=1).visible_devices),
-            "detection": cluster.describe()["gpu_detection"],
-            "token": cluster.token,
-        }
+    cluster = LiveCluster(gpus="physical").start()
+    record = {
+        "mode": cluster.mode,
+        "physical": cluster.physical,
+        "gpus": sorted(cluster.gpus_per_node().values()),
+        "view": list(cluster.gpu_view(num_gpus=1).visible_devices),
+        "detection": cluster.describe()["gpu_detection"],
+        "token": cluster.token,
+        "temp_dir": cluster.temp_dir,
+    }
     print("RECORD " + json.dumps(record))
+    sys.stdout.flush()
+    time.sleep(600)  # the test kills us here: no teardown runs
 """
 
 
-def test_physical_mode_hands_this_workers_share_of_the_gpus_to_ray(tmp_path: Path) -> None:
-    """The physical start path, with detection faked (this machine has no GPU)."""
+def test_physical_mode_and_a_driver_that_dies(tmp_path: Path) -> None:
+    """The physical start path, with detection faked (this machine has no GPU): the
+    worker's share of the devices goes to Ray. Then the driver is SIGKILLed, so no teardown
+    runs: the keeper sees its pipe close, stops the nodes and removes the folder."""
     script = tmp_path / "fake_physical.py"
     script.write_text(textwrap.dedent(FAKE_PHYSICAL))
-    done = subprocess.run(
-        [sys.executable, str(script)], env=child_env(), capture_output=True, text=True, timeout=120
+    child = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("RECORD "))
-    record = json.loads(line.removeprefix("RECORD "))
+    try:
+        assert child.stdout is not None
+        line = next((ln for ln in child.stdout if ln.startswith("RECORD ")), None)
+        assert line is not None, f"the child exited with {child.wait(timeout=30)}"
+        record = json.loads(line.removeprefix("RECORD "))
+        assert token_processes(record["token"])
+    finally:
+        child.kill()
+        child.wait(timeout=30)
     assert record["mode"] == "physical"
     assert record["physical"] is True
     assert record["gpus"] == [2]  # one node: this machine, with its share of the GPUs
     assert record["view"] in (["1"], ["3"])  # real device ids, from this worker's share
     assert "xdist worker gw1 of 2 gets ['1', '3']" in record["detection"]
-    assert token_processes(record["token"]) == []
+    wait_until(
+        lambda: not token_processes(record["token"]) and not Path(record["temp_dir"]).exists(),
+        what="the orphaned cluster's processes and folder to go",
+        timeout_s=60,
+    )
 
 
 START_TIMEOUT = """
@@ -171,44 +190,6 @@ def test_bad_configuration_fails_the_fixture_naming_the_variable(tmp_path: Path)
     assert done.returncode == 1
     assert "gpu_ray_cluster: bad configuration: RAYCALLBACKS_SIMULATE_NODES='two,gpus'" in (
         done.stdout
-    )
-
-
-ORPHAN = """
-    import json, sys, time
-    from pytest_raycallbacks.live import LiveCluster
-
-    cluster = LiveCluster(gpus="simulate").start()
-    print("RECORD " + json.dumps({"token": cluster.token, "temp_dir": cluster.temp_dir}))
-    sys.stdout.flush()
-    time.sleep(600)
-"""
-
-
-def test_a_driver_that_dies_takes_its_cluster_with_it(tmp_path: Path) -> None:
-    """SIGKILL the driver (no teardown runs): the keeper sees its pipe close, stops the
-    nodes and removes the folder."""
-    script = tmp_path / "orphan.py"
-    script.write_text(textwrap.dedent(ORPHAN))
-    child = subprocess.Popen(
-        [sys.executable, str(script)],
-        env=child_env(RAYCALLBACKS_SIMULATE_NODES="1"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        line = next(ln for ln in child.stdout if ln.startswith("RECORD "))
-        record = json.loads(line.removeprefix("RECORD "))
-        assert token_processes(record["token"])
-    finally:
-        child.kill()
-        child.wait(timeout=30)
-    wait_until(
-        lambda: not token_processes(record["token"]) and not Path(record["temp_dir"]).exists(),
-        what="the orphaned cluster's processes and folder to go",
-        timeout_s=60,
     )
 
 

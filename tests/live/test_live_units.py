@@ -203,8 +203,10 @@ def test_shippable_sys_path_keeps_user_folders_only(tmp_path: Path) -> None:
 
     stdlib = sysconfig.get_paths()["stdlib"]
     purelib = sysconfig.get_paths()["purelib"]
+    system = tmp_path / "usr" / "lib" / "python3" / "dist-packages"
+    system.mkdir(parents=True)
     entries = shippable_sys_path(
-        [str(tmp_path), stdlib, purelib, str(tmp_path), str(tmp_path / "missing"), ""]
+        [str(tmp_path), stdlib, purelib, str(system), str(tmp_path), str(tmp_path / "nope"), ""]
     )
     assert entries == [str(tmp_path), os.getcwd()]
 

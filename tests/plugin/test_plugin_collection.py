@@ -35,7 +35,8 @@ def test_a_folder_without_tests_collects_the_suite_and_certifies(project: pytest
         [
             "*raycallbacks conformance*",
             "mycb.callback: CERTIFIED",
-            f"    {len(local_and_fake)} passed, 0 failed, 0 skipped, 0 waived, 0 not run; clusters: fake*",
+            f"    {len(local_and_fake)} passed, 0 failed, 0 skipped, 0 waived, 0 not run; "
+            "clusters: fake*",
         ]
     )
 

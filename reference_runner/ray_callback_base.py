@@ -1,0 +1,547 @@
+"""Ray 2.60's class-based callbacks (``CallbackBase``) run as one of our callbacks.
+
+Ray 2.60 ships a class-based variant of the callback idea in
+``ray.llm._internal.common.callbacks.base``: a ``CallbackBase`` subclass, built once per
+process as ``cls(raise_error_on_callback=..., llm_config=..., ctx_kwargs={...},
+**callback_kwargs)``, whose hooks read and write a ``CallbackCtx`` (``self.ctx``). This module
+
+* detects such a class (:func:`is_callback_base_class`, :func:`resolve_callback_base_class`)
+  without importing Ray itself: a class can only subclass ``CallbackBase`` if its module
+  already imported Ray's, so detection looks in ``sys.modules``;
+* adapts it (:class:`CallbackBaseAdapter`) into a callback ``(phase, config, data)`` that
+  calls its hooks at the phases Ray calls them, the way Ray calls them, and maps ``ctx``
+  onto our reserved keys in both directions.
+
+Hooks and phases (Ray 2.60: ``VLLMEngine.start`` in ``vllm_engine.py``,
+``initialize_node`` in ``node_initialization_utils.py``, ``download_model_files`` in
+``download_utils.py``):
+
+==============================================  ===================  ========================
+hook                                            our phase            how Ray calls it
+==============================================  ===================  ========================
+``on_before_node_init``                         pre_initialization   ``await run_callback``
+``on_before_download_model_files_distributed``  pre_download         ``run_callback_sync`` in
+                                                                     a task on each worker
+                                                                     node, on a shipped copy
+``on_after_node_init``                          post_initialization  ``await run_callback``
+==============================================  ===================  ========================
+
+``ctx`` and ``data``: before every hook ``data`` is copied onto ``ctx``; after it, the fields
+the hook changed become the mapping the adapter returns, so the runner's trace credits the
+class (the table is in :mod:`reference_runner.ray_callback_ctx`).
+
+What does not map (``docs/ray_callback_base.md``): Ray builds the default placement group
+*before* constructing the callback, we build it after ``post_download``, so
+``ctx.placement_group`` is ``None`` in ``on_before_node_init`` unless a callback supplied one;
+``llm_config`` is our :class:`~reference_runner.LLMConfig`, not Ray's; ``ctx.runtime_env =
+None`` cannot remove a runtime env from ``data``; a download hook's changes to its shipped
+copy are lost (as in Ray) and reported, not mapped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import inspect
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from .downloadable import NodeModelDownloadable
+from .errors import CallbackError, CallbackLoadError, CallbackReturnError
+from .loading import _import, _import_longest_prefix, _resolve, spec_form_problem
+from .phases import POST_INITIALIZATION, PRE_DOWNLOAD, PRE_INITIALIZATION
+from .ray_callback_ctx import (
+    CTX_FIELDS,
+    CTX_TO_DATA,
+    CUSTOM_DATA_KEY,
+    MISSING,
+    CtxState,
+    apply_data_to_ctx,
+    data_from_ctx,
+    is_download_choice,
+    ray_download_enum,
+    snapshot_value,
+    to_ctx_download_choice,
+    to_data_download_choice,
+)
+from .reserved import PLACEMENT_GROUP, RUNTIME_ENV, WORKER_NODE_DOWNLOAD_MODEL
+
+#: Where Ray 2.60 defines ``CallbackBase`` and ``CallbackCtx``.
+RAY_CALLBACK_BASE_MODULE: Final = "ray.llm._internal.common.callbacks.base"
+
+ON_BEFORE_NODE_INIT: Final = "on_before_node_init"
+ON_BEFORE_DOWNLOAD: Final = "on_before_download_model_files_distributed"
+ON_AFTER_NODE_INIT: Final = "on_after_node_init"
+
+#: Each hook Ray 2.60 calls, with the phase of ours at which the adapter calls it.
+HOOK_PHASES: Final[Mapping[str, str]] = {
+    ON_BEFORE_NODE_INIT: PRE_INITIALIZATION,
+    ON_BEFORE_DOWNLOAD: PRE_DOWNLOAD,
+    ON_AFTER_NODE_INIT: POST_INITIALIZATION,
+}
+PHASE_HOOKS: Final[Mapping[str, str]] = {phase: hook for hook, phase in HOOK_PHASES.items()}
+#: Hooks Ray awaits with ``await callback.run_callback(name)`` (they should be ``async def``).
+AWAITED_HOOKS: Final = (ON_BEFORE_NODE_INIT, ON_AFTER_NODE_INIT)
+#: Hooks Ray calls with ``callback.run_callback_sync(name)`` (they should be plain ``def``).
+SYNC_HOOKS: Final = (ON_BEFORE_DOWNLOAD,)
+
+
+class RayCallbackAPIUnavailable(ImportError):
+    """Ray's ``CallbackBase`` module could not be imported (Ray missing or not 2.60)."""
+
+
+class RayCallbackContractError(CallbackError, TypeError):
+    """A ``CallbackBase`` subclass broke what Ray relies on: it has no ``CallbackCtx`` in
+    ``self.ctx`` (its ``__init__`` skipped ``super().__init__``), replaced ``self.ctx`` with
+    something else, or cannot be pickled to the worker nodes."""
+
+
+# ---------------------------------------------------------------------- Ray's API
+
+
+@dataclass(frozen=True)
+class RayCallbackAPI:
+    """Ray's classes, imported on demand by :func:`ray_callback_api`."""
+
+    CallbackBase: type
+    CallbackCtx: type
+
+
+def ray_callback_api() -> RayCallbackAPI:
+    """Import ``CallbackBase`` and ``CallbackCtx`` from Ray (this imports ``ray``).
+
+    Raises :class:`RayCallbackAPIUnavailable`, saying why, when they cannot be imported.
+    """
+    try:
+        import importlib
+
+        module = importlib.import_module(RAY_CALLBACK_BASE_MODULE)
+        return RayCallbackAPI(module.CallbackBase, module.CallbackCtx)
+    except Exception as exc:
+        raise RayCallbackAPIUnavailable(
+            f"Ray's class-based callback API ({RAY_CALLBACK_BASE_MODULE}) could not be "
+            f"imported: {type(exc).__name__}: {exc}. It ships with Ray 2.60: "
+            "pip install 'ray>=2.60,<2.61'"
+        ) from exc
+
+
+def _loaded_callback_base() -> type | None:
+    """Ray's ``CallbackBase`` if its module is already imported, else ``None``."""
+    module = sys.modules.get(RAY_CALLBACK_BASE_MODULE)
+    base = getattr(module, "CallbackBase", None)
+    return base if isinstance(base, type) else None
+
+
+# ---------------------------------------------------------------------- detection
+
+
+def resolve_spec(spec: str) -> Any:
+    """The object an import path names, *without* instantiating a class (unlike
+    :func:`~reference_runner.load_callback`). Raises :class:`CallbackLoadError`."""
+    problem = spec_form_problem(spec)
+    if problem is not None:
+        raise CallbackLoadError(spec, problem)
+    if ":" in spec:
+        module_name, attr_path = spec.split(":", 1)
+        return _resolve(spec, _import(spec, module_name), module_name, attr_path.split("."))
+    module, module_name, attrs = _import_longest_prefix(spec)
+    return _resolve(spec, module, module_name, attrs)
+
+
+def is_callback_base_class(obj: object) -> bool:
+    """True when ``obj`` is Ray's ``CallbackBase`` or a subclass, or an import path naming
+    one. Never raises and never imports Ray itself; an import path is imported (a path that
+    does not import is not a ``CallbackBase`` class: the caller's loader reports it)."""
+    if isinstance(obj, str):
+        try:
+            obj = resolve_spec(obj)
+        except Exception:
+            return False
+    base = _loaded_callback_base()
+    return base is not None and isinstance(obj, type) and issubclass(obj, base)
+
+
+def resolve_callback_base_class(spec: str | type) -> type:
+    """The ``CallbackBase`` subclass ``spec`` is or names.
+
+    Raises :class:`CallbackLoadError` when the spec does not load or is not one.
+    """
+    target: Any = resolve_spec(spec) if isinstance(spec, str) else spec
+    if is_callback_base_class(target):
+        assert isinstance(target, type)
+        return target
+    what = f"class {target.__qualname__}" if isinstance(target, type) else type(target).__name__
+    raise CallbackLoadError(
+        spec,
+        f"it names {what}, which is not a subclass of Ray's CallbackBase "
+        f"({RAY_CALLBACK_BASE_MODULE}.CallbackBase)",
+    )
+
+
+# ---------------------------------------------------------------------- observations
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """One hook call the adapter made, as the rules in
+    :mod:`reference_runner.ray_callback_rules` read it.
+
+    ``callback`` is the class's qualified name; ``awaited`` is Ray's verdict
+    (``inspect.iscoroutinefunction`` of the bound method); ``returned`` is what the hook
+    itself returned (Ray discards it; ``None`` if it raised); ``raised`` what the hook
+    itself raised; ``surfaced`` what Ray's ``run_callback`` let out (its wrapping
+    ``Exception``, or ``None`` when it logged and swallowed the error); ``changed`` the
+    ``ctx`` fields the hook changed; ``mapped`` what the adapter returned into ``data``;
+    ``lost`` the fields changed on a shipped copy (lost in Ray);
+    ``unmapped`` notes on changes ``data`` cannot express.
+    """
+
+    phase: str
+    callback: str
+    hook: str
+    ray_call: Literal["run_callback", "run_callback_sync"]
+    awaited: bool
+    on_worker_copy: bool
+    returned: Any = None
+    raised: BaseException | None = None
+    surfaced: BaseException | None = None
+    changed: tuple[str, ...] = ()
+    mapped: Mapping[str, Any] = field(default_factory=dict)
+    lost: tuple[str, ...] = ()
+    unmapped: tuple[str, ...] = ()
+    duration_s: float = 0.0
+
+
+class _Recorder:
+    """Stands in for a hook as an instance attribute while Ray's ``run_callback`` calls
+    it: records what the hook returned or raised, keeping Ray's sync/async verdict."""
+
+    def __init__(self, instance: Any, name: str) -> None:
+        self.instance = instance
+        self.name = name
+        self.original = getattr(instance, name)
+        self.awaited = inspect.iscoroutinefunction(self.original)
+        self.returned: Any = None
+        self.raised: BaseException | None = None
+
+    def __enter__(self) -> _Recorder:
+        original = self.original
+
+        if self.awaited:
+
+            async def hook() -> Any:
+                try:
+                    self.returned = await original()
+                except BaseException as exc:
+                    self.raised = exc
+                    raise
+                return self.returned
+
+        else:
+
+            def hook() -> Any:  # type: ignore[misc]
+                try:
+                    self.returned = original()
+                except BaseException as exc:
+                    self.raised = exc
+                    raise
+                if inspect.iscoroutine(self.returned):
+                    self.returned.close()  # Ray drops it unawaited; close to avoid a warning
+                return self.returned
+
+        vars(self.instance)[self.name] = hook
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        vars(self.instance).pop(self.name, None)
+
+
+# ---------------------------------------------------------------------- the adapter
+
+
+class CallbackBaseAdapter:
+    """A callback ``(phase, config, data)`` that runs a ``CallbackBase`` subclass as Ray
+    2.60 does.
+
+    On its first call it builds the instance as Ray's ``LLMConfig.get_or_create_callback``
+    does: ``cls(raise_error_on_callback=..., llm_config=config, ctx_kwargs={
+    "worker_node_download_model": ..., "placement_group": ..., "runtime_env": ...},
+    **callback_kwargs)``, from what ``data`` holds (``MODEL_AND_TOKENIZER``, no group and
+    the config's ``runtime_env`` when it holds nothing). Then, at each phase of
+    :data:`PHASE_HOOKS`, it copies ``data`` onto ``ctx``, calls the hook through the
+    instance's own ``run_callback`` (awaited) or ``run_callback_sync`` (in a thread with no
+    event loop, as in a Ray task), checks the ``ctx`` fields, and returns the fields the
+    hook changed as a mapping for ``data``. Other phases return ``None``.
+
+    Args:
+        callback_class: the ``CallbackBase`` subclass, or an import path naming it.
+        callback_kwargs: Ray's ``CallbackConfig.callback_kwargs``.
+        raise_error_on_callback: Ray's ``CallbackConfig.raise_error_on_callback``: ``True``
+            makes a hook's exception surface as Ray's ``Exception("Error running callback
+            method ...")`` chained to it; ``False`` logs it and carries on.
+        ship_download_hook: run ``on_before_download_model_files_distributed`` on a copy of
+            the instance pickled with Ray's serializer, as Ray ships it to each worker
+            node (default); its ``ctx`` changes are then lost as in Ray, and recorded in
+            :attr:`calls`. ``False`` runs it on the instance and maps its changes.
+
+    Errors: a hook's exception as Ray's ``run_callback`` raises it; a constructor's as
+    itself (with a note saying how it was called); wrong ``ctx`` field types as
+    :class:`~reference_runner.CallbackReturnError`; a missing or replaced ``ctx`` or an
+    instance that cannot be pickled as :class:`RayCallbackContractError`.
+
+    :attr:`instance` is the ``CallbackBase`` instance (``None`` before the first call) and
+    :attr:`calls` every :class:`HookCall`, for the rules.
+    """
+
+    def __init__(
+        self,
+        callback_class: str | type,
+        *,
+        callback_kwargs: Mapping[str, Any] | None = None,
+        raise_error_on_callback: bool = True,
+        ship_download_hook: bool = True,
+    ) -> None:
+        self.callback_class: type = resolve_callback_base_class(callback_class)
+        self.spec = callback_class
+        self.callback_kwargs: dict[str, Any] = dict(callback_kwargs or {})
+        self.raise_error_on_callback = raise_error_on_callback
+        self.ship_download_hook = ship_download_hook
+        self.instance: Any = None
+        self.calls: list[HookCall] = []
+        # describe_callback() names the adapter after the class it runs.
+        self.__module__ = self.callback_class.__module__
+        self.__qualname__ = f"{self.callback_class.__qualname__} (CallbackBase)"
+
+    def __repr__(self) -> str:
+        return f"CallbackBaseAdapter({self.callback_class.__module__}.{self.__qualname__})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as a fresh adapter for the same class and options (as Ray builds one
+        instance per process): the instance and the recorded calls stay here."""
+        return (
+            _fresh_adapter,
+            (
+                self.callback_class,
+                self.callback_kwargs,
+                self.raise_error_on_callback,
+                self.ship_download_hook,
+            ),
+        )
+
+    async def __call__(
+        self, phase: str, config: Any, data: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        hook = PHASE_HOOKS.get(phase)
+        if hook is None:
+            return None
+        if self.instance is None:
+            self.instance = self.construct(config, data)
+        ctx = self._ctx_of(self.instance, phase, hook)
+        placement_group_required = data.get(PLACEMENT_GROUP) is not None
+        apply_data_to_ctx(ctx, data)
+        if hook == ON_BEFORE_DOWNLOAD:
+            if ctx.run_init_node is False:
+                return None  # Ray skips initialize_node, and with it this hook
+            target = self._shipped_copy() if self.ship_download_hook else self.instance
+        else:
+            target = self.instance
+        call, before = await self._call_hook(target, phase, hook)
+        return self._finish(call, before, target, placement_group_required)
+
+    # ------------------------------------------------------------------ steps
+
+    def ctx_kwargs_for(self, config: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``ctx_kwargs`` Ray would pass, from ``data`` and ``config``."""
+        runtime_env = data.get(RUNTIME_ENV, getattr(config, "runtime_env", None))
+        return {
+            "worker_node_download_model": to_ctx_download_choice(
+                data.get(WORKER_NODE_DOWNLOAD_MODEL, NodeModelDownloadable.MODEL_AND_TOKENIZER)
+            ),
+            "placement_group": data.get(PLACEMENT_GROUP),
+            "runtime_env": snapshot_value(dict(runtime_env)) if runtime_env else runtime_env,
+        }
+
+    def construct(self, config: Any, data: Mapping[str, Any]) -> Any:
+        """Build the instance with Ray's keyword call (see the class docstring)."""
+        ctx_kwargs = self.ctx_kwargs_for(config, data)
+        try:
+            return self.callback_class(
+                raise_error_on_callback=self.raise_error_on_callback,
+                llm_config=config,
+                ctx_kwargs=ctx_kwargs,
+                **self.callback_kwargs,
+            )
+        except Exception as exc:
+            exc.add_note(
+                f"[reference_runner] raised while constructing {self.callback_class.__qualname__}"
+                " as Ray does: cls(raise_error_on_callback=..., llm_config=..., "
+                f"ctx_kwargs=..., **callback_kwargs) with callback_kwargs "
+                f"{sorted(self.callback_kwargs)}"
+            )
+            raise
+
+    def _ctx_of(self, instance: Any, phase: str, hook: str) -> Any:
+        ctx = getattr(instance, "ctx", MISSING)
+        ctx_class = ray_callback_api().CallbackCtx
+        if not isinstance(ctx, ctx_class):
+            name = self.callback_class.__qualname__
+            what = "has no ctx attribute" if ctx is MISSING else f"has ctx = {ctx!r}"
+            raise RayCallbackContractError(
+                f"{name} {what} before {hook} (phase {phase!r}); Ray reads and writes a "
+                "CallbackCtx in self.ctx: call super().__init__(**kwargs) in __init__ and "
+                "change ctx's fields rather than replacing it"
+            )
+        return ctx
+
+    def _shipped_copy(self) -> Any:
+        """The instance after a round trip through Ray's serializer, as a worker gets it."""
+        pickler: Any
+        try:
+            from ray import cloudpickle as pickler
+        except ImportError:  # pragma: no cover - Ray is installed wherever this runs
+            import pickle as pickler
+        try:
+            return pickler.loads(pickler.dumps(self.instance))
+        except Exception as exc:
+            raise RayCallbackContractError(
+                f"{self.callback_class.__qualname__} instance cannot be sent to worker nodes: "
+                "Ray pickles the LLMConfig holding it into each node's download task "
+                f"(initialize_remote_node), and pickling failed: {type(exc).__name__}: {exc}. "
+                "Create unpicklable state (clients, locks, files) lazily inside the hooks, or "
+                "define __getstate__/__setstate__"
+            ) from exc
+
+    async def _call_hook(self, target: Any, phase: str, hook: str) -> tuple[HookCall, CtxState]:
+        before = CtxState.of(target.ctx)
+        recorder = _Recorder(target, hook)
+        ray_call: Literal["run_callback", "run_callback_sync"] = (
+            "run_callback_sync" if hook in SYNC_HOOKS else "run_callback"
+        )
+        surfaced: BaseException | None = None
+        start = time.perf_counter()
+        with recorder:
+            try:
+                if ray_call == "run_callback_sync":
+                    await _in_daemon_thread(
+                        lambda: target.run_callback_sync(hook), f"{hook}:{phase}"
+                    )
+                elif recorder.awaited:
+                    await target.run_callback(hook)
+                else:
+                    # Ray calls a plain-def hook inline on the replica's event loop; run it
+                    # on an event loop of its own so a hook that blocks cannot block ours
+                    # (the runner's timeout still applies).
+                    await _in_daemon_thread(
+                        lambda: asyncio.run(target.run_callback(hook)), f"{hook}:{phase}"
+                    )
+            except asyncio.CancelledError:
+                raise  # the runner's timeout (or its caller) cancelled us: not the hook's error
+            except BaseException as exc:
+                surfaced = exc
+        call = HookCall(
+            phase=phase,
+            callback=self.callback_class.__qualname__,
+            hook=hook,
+            ray_call=ray_call,
+            awaited=recorder.awaited,
+            on_worker_copy=target is not self.instance,
+            returned=recorder.returned,
+            raised=recorder.raised,
+            surfaced=surfaced,
+            changed=before.changed_fields(getattr(target, "ctx", MISSING)),
+            duration_s=time.perf_counter() - start,
+        )
+        if surfaced is not None:
+            self.calls.append(call)
+            raise surfaced
+        return call, before
+
+    def _finish(
+        self,
+        call: HookCall,
+        before: CtxState,
+        target: Any,
+        placement_group_required: bool,
+    ) -> dict[str, Any] | None:
+        if call.on_worker_copy:
+            self.calls.append(dataclasses.replace(call, lost=call.changed))
+            return None
+        ctx = self._ctx_of(target, call.phase, call.hook)
+        from .ray_callback_rules import ctx_field_problems
+
+        problems = ctx_field_problems(ctx, placement_group_required=placement_group_required)
+        if problems:
+            self.calls.append(call)
+            raise CallbackReturnError(
+                f"{self.callback_class.__qualname__}.{call.hook} (phase {call.phase!r}) left "
+                + "; ".join(problems),
+                callback=f"{self.callback_class.__module__}:{self.__qualname__}",
+                phase=call.phase,
+            )
+        mapped, unmapped = data_from_ctx(before, ctx, call.changed)
+        self.calls.append(dataclasses.replace(call, mapped=mapped, unmapped=unmapped))
+        return mapped or None
+
+
+def _fresh_adapter(
+    callback_class: type,
+    callback_kwargs: Mapping[str, Any],
+    raise_error_on_callback: bool,
+    ship_download_hook: bool,
+) -> CallbackBaseAdapter:
+    return CallbackBaseAdapter(
+        callback_class,
+        callback_kwargs=callback_kwargs,
+        raise_error_on_callback=raise_error_on_callback,
+        ship_download_hook=ship_download_hook,
+    )
+
+
+async def _in_daemon_thread(fn: Callable[[], Any], name: str) -> Any:
+    """Run ``fn`` in a daemon thread (no event loop there) and await its outcome; a thread
+    that never returns cannot hold up interpreter exit."""
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def target() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name=f"reference_runner:{name}", daemon=True).start()
+    return await asyncio.wrap_future(future)
+
+
+__all__ = [
+    "AWAITED_HOOKS",
+    "CTX_FIELDS",
+    "CTX_TO_DATA",
+    "CUSTOM_DATA_KEY",
+    "HOOK_PHASES",
+    "PHASE_HOOKS",
+    "RAY_CALLBACK_BASE_MODULE",
+    "SYNC_HOOKS",
+    "CallbackBaseAdapter",
+    "CtxState",
+    "HookCall",
+    "RayCallbackAPI",
+    "RayCallbackAPIUnavailable",
+    "RayCallbackContractError",
+    "apply_data_to_ctx",
+    "data_from_ctx",
+    "is_callback_base_class",
+    "is_download_choice",
+    "ray_callback_api",
+    "ray_download_enum",
+    "resolve_callback_base_class",
+    "resolve_spec",
+    "to_ctx_download_choice",
+    "to_data_download_choice",
+]
