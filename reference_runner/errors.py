@@ -24,6 +24,9 @@ class CallbackLoadError(CallbackError, ImportError):
         self.reason = reason
         super().__init__(f"cannot load callback {spec!r}: {reason}")
 
+    def __reduce__(self) -> tuple[object, ...]:  # survives pickling to and from Ray workers
+        return (type(self), (self.spec, self.reason), self.__dict__)
+
 
 class CallbackReturnError(CallbackError, TypeError):
     """A callback returned, or wrote into ``data``, a value of the wrong type.
@@ -37,6 +40,9 @@ class CallbackReturnError(CallbackError, TypeError):
         self.key = key
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args[0], self.__dict__), None)
+
 
 class CallbackTimeoutError(CallbackError, TimeoutError):
     """A callback call did not finish within the runner's ``timeout_s``.
@@ -49,11 +55,15 @@ class CallbackTimeoutError(CallbackError, TimeoutError):
         self.callback = callback
         self.phase = phase
         self.timeout_s = timeout_s
-        super().__init__(
+        self._message = (
             f"callback {callback} did not finish phase {phase!r} within {timeout_s:g} s; "
             "make it return promptly (move slow work out of the callback or raise the "
             "runner's timeout_s)"
         )
+        super().__init__(self._message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self._message, self.__dict__), None)
 
 
 class InitializationError(CallbackError, RuntimeError):
@@ -74,3 +84,11 @@ class ModelSourceError(FileNotFoundError):
 
 class RayNotConnectedError(RuntimeError):
     """``initialize_node`` needs a connected Ray (``ray.init()`` or a cluster fixture)."""
+
+
+def _rebuild(cls: type[BaseException], message: str, state: dict[str, object]) -> BaseException:
+    """Unpickle an error whose ``__init__`` takes keyword-only arguments."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error

@@ -469,3 +469,20 @@ def test_every_path_applies_the_same_rules(options: dict[str, Any]) -> None:
 
     with pytest.raises(CallbackReturnError, match="wrote in place"):
         run(CallbackRunner([bad_in_place], **options))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        __import__("reference_runner").CallbackLoadError("a.b", "no module named 'a'"),
+        CallbackReturnError("bad", callback="m:cb", phase="pre_download", key="runtime_env"),
+        CallbackTimeoutError(callback="m:cb", phase="pre_download", timeout_s=2.0),
+    ],
+)
+def test_errors_survive_pickling_to_and_from_ray_workers(error: Exception) -> None:
+    import pickle
+
+    error.add_note("a note")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error)
+    assert vars(copy) == vars(error) and copy.__notes__ == ["a note"]
