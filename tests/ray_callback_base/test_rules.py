@@ -191,3 +191,13 @@ def test_static_problems_run_every_static_rule_in_order() -> None:
     inner = static_problems("ray_callback_subjects:Outer.Inner", CONFIG)
     assert inner["callbackbase.loading"] and inner["callbackbase.hooks"] == []
     assert set(good) < {rule.id for rule in RULES}
+
+
+def test_rays_own_subclass_passes_the_static_rules() -> None:
+    from ray.llm._internal.common.callbacks.cloud_downloader import CloudDownloader
+
+    spec = "ray.llm._internal.common.callbacks.cloud_downloader:CloudDownloader"
+    kwargs = {"paths": [("s3://bucket/file", "/tmp/file")]}
+    assert all(p == [] for p in static_problems(spec, CONFIG, callback_kwargs=kwargs).values())
+    missing = constructor_problems(CloudDownloader, CONFIG)
+    assert "CloudDownloader requires 'paths'" in missing[0]
