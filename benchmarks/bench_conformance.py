@@ -45,7 +45,13 @@ SPECS = (
 
 
 def timed(cwd: Path, args: Sequence[str]) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    # As on a user's machine: bytecode (and pytest's rewritten-assert caches) are written and
+    # reused; with PYTHONDONTWRITEBYTECODE every plugin's modules are re-parsed every run.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTEST_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
@@ -64,8 +70,13 @@ def plugin_import_ms() -> float:
         "import time, pytest; t = time.perf_counter(); import pytest_raycallbacks.plugin; "
         "print(time.perf_counter() - t)"
     )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     runs = [
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout)
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, env=env
+            ).stdout
+        )
         for _ in range(5)
     ]
     return statistics.median(runs) * 1000
@@ -96,6 +107,7 @@ def main() -> None:
             "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
         )
 
+        timed(project, ["test_one.py"])  # warm the bytecode caches
         with_plugin, without = [], []
         for _ in range(args.overhead_repeat):
             with_plugin.append(timed(project, ["test_one.py"]))

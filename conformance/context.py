@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from reference_runner import TINY_MODEL_PATH, LLMConfig
+from reference_runner import TINY_MODEL_PATH, CallbackTimeoutError, LLMConfig
 
 from .harness import Run, run_scenario
 from .host import FAULTS, Host, HostScope
@@ -142,10 +142,19 @@ class Bench:
         """The faults this host can inject, in catalogue order."""
         return tuple(f for f in FAULTS if f in self.host.faults)
 
+    def lifecycles(self) -> list[Run]:
+        """Both lifecycles; only the first when it hung (a second would hang as long)."""
+        first = self.lifecycle()
+        if isinstance(first.error, CallbackTimeoutError):
+            return [first]
+        return [first, self.second_lifecycle()]
+
     def every_run(self) -> list[Run]:
-        """Every scenario with the callback: both lifecycles and each fault."""
-        runs = [self.lifecycle(), self.second_lifecycle()]
-        runs += [self.faulted(fault) for fault in self.faults()]
+        """Every scenario with the callback: both lifecycles and each fault (only the first
+        lifecycle when it hung: each further run would wait out the timeout again)."""
+        runs = self.lifecycles()
+        if len(runs) > 1:
+            runs += [self.faulted(fault) for fault in self.faults()]
         return runs
 
     def remember(self, key: str, value: Any) -> Any:

@@ -44,8 +44,7 @@ _EXAMPLES: Final = {
 
 
 def _runs(ctx: CheckContext) -> list[Run]:
-    bench = ctx.require_bench()
-    return [bench.lifecycle(), bench.second_lifecycle()]
+    return ctx.require_bench().lifecycles()
 
 
 @check(

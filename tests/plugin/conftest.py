@@ -1,13 +1,8 @@
-"""Fixtures of the plugin's tests (options, collection, summary, certificate, waivers).
+"""Fixtures of the plugin's tests: a user's project (``project``) to run the kit in.
 
-The kit is exercised as a user runs it: a callback module in a folder of its own and
-``pytest --raycallbacks-conformance ...`` run there (``pytester``, or a subprocess for the
-corpora). ``pytester`` is registered here rather than with ``pytest_plugins``, which pytest
-only accepts in the top-level conftest.
-
-Everything a kit run imports lazily is imported once here
-(:func:`pytest_raycallbacks.kit_preload.preload`): ``pytester``'s in-process runs restore
-``sys.modules`` afterwards and would otherwise re-import Ray and the fake cluster each time.
+Set up as in ``tests/conformance/conftest.py``: ``pytester`` registered by hand (pytest only
+accepts ``pytest_plugins`` in the top-level conftest) and the kit's lazy imports preloaded
+for ``pytester``'s in-process runs.
 """
 
 from __future__ import annotations
