@@ -49,6 +49,7 @@ class Kit:
         self._check_settings: Settings | None = None
         self.certificate_path: str | None = None
         self.certificate_error: str | None = None
+        self.exit_reason: str | None = None
         for path in reversed(self.import_paths):
             if path not in sys.path:
                 sys.path.insert(0, path)
@@ -146,7 +147,26 @@ class Kit:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_xdist_worker or not self.settings.report_path:
+        if self.is_xdist_worker:
+            return
+        from .results import verdict
+
+        uncertified = [
+            spec
+            for spec in self.settings.specs
+            if verdict(self.results.for_spec(spec)) != "certified"
+        ]
+        if uncertified and session.exitstatus == pytest.ExitCode.OK:
+            # DESIGN §3: exit 0 only when every requested callback is certified. A run cut
+            # short by -k, -x or a skip ran no failing check but certified nothing.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self.exit_reason = (
+                f"exit status 1: not certified (incomplete): {', '.join(uncertified)}; some "
+                "checks were skipped or did not run (-k, -m, -x or --deselect): run the full "
+                "suite to certify"
+            )
+            exitstatus = session.exitstatus
+        if not self.settings.report_path:
             return
         from .certificate import build, write_atomically
 
@@ -173,3 +193,5 @@ class Kit:
             terminalreporter.write_line(f"certificate: {self.certificate_path}")
         if self.certificate_error:
             terminalreporter.write_line(f"certificate: {self.certificate_error}", red=True)
+        if self.exit_reason:
+            terminalreporter.write_line(self.exit_reason, yellow=True)

@@ -105,7 +105,10 @@ def test_deselecting_checks_makes_the_verdict_incomplete(project: pytest.Pyteste
     result = project.runpytest_inprocess(
         *CERTIFY, "-k", "loading", "--raycallbacks-report", "cert.json"
     )
-    assert result.ret == 0
+    assert result.ret == 1, "exit 0 only when every requested callback is certified"
     cert = json.loads((project.path / "cert.json").read_text())
     assert cert["callbacks"][0]["verdict"] == "incomplete"
-    assert "check(s) did not run" in result.stdout.str()
+    assert cert["run"]["exit_status"] == 1
+    out = result.stdout.str()
+    assert "check(s) did not run" in out
+    assert "exit status 1: not certified (incomplete)" in out
