@@ -4,7 +4,8 @@
 ``importlib.util.find_spec``, so the callback's module body is not executed) and returns
 one :class:`Finding` per problem:
 
-* the certificate's verdict for a callback is not ``certified``;
+* the certificate's verdict for a callback is not ``certified``, or, when it certifies a
+  chain (``--raycallbacks-chain``), the chain's verdict is not;
 * the module's source no longer hashes (SHA-256 of the file's bytes) to what the
   certificate recorded, or the module cannot be found any more;
 * the installed Ray's ``major.minor`` differs from the one the certificate was made with.
@@ -85,6 +86,16 @@ def verify_certificate(
     with _prepended(import_paths):
         for entry in document["callbacks"]:
             findings.extend(_verify_callback(entry))
+    chain = document.get("chain")
+    if isinstance(chain, dict) and chain.get("verdict") != "certified":
+        specs = " -> ".join(str(s) for s in chain.get("specs") or [])
+        findings.append(
+            Finding(
+                f"chain {specs}",
+                f"verdict was {chain.get('verdict')!r}, not 'certified' (see the certificate's "
+                "chain: collisions, differences and fixes)",
+            )
+        )
     return findings
 
 
