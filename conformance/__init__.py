@@ -8,20 +8,30 @@ pytest's plugin: it receives the callback under test (:class:`Subject`), the clu
 
 from __future__ import annotations
 
-from .catalogue import CATALOGUE, CATALOGUE_VERSION, get_check, markdown_table, text_listing
+from .catalogue import (
+    CATALOGUE,
+    CATALOGUE_VERSION,
+    checks_for,
+    get_check,
+    markdown_table,
+    text_listing,
+)
 from .context import Bench, CheckContext, Settings
 from .failure import CheckFailed, CheckSkipped
 from .host import FAULTS, Host, HostScope, LiveHost, WorkerRun
 from .loading import start_probe_early
-from .registry import CATEGORIES, CLUSTERS, Check
-from .subject import Subject
+from .registry import CALLBACK, CALLBACKBASE, CATEGORIES, CLUSTERS, STYLES, Check
+from .subject import Subject, style_of
 
 __all__ = [
+    "CALLBACK",
+    "CALLBACKBASE",
     "CATALOGUE",
     "CATALOGUE_VERSION",
     "CATEGORIES",
     "CLUSTERS",
     "FAULTS",
+    "STYLES",
     "Bench",
     "Check",
     "CheckContext",
@@ -33,8 +43,10 @@ __all__ = [
     "Settings",
     "Subject",
     "WorkerRun",
+    "checks_for",
     "get_check",
     "markdown_table",
     "start_probe_early",
+    "style_of",
     "text_listing",
 ]

@@ -28,7 +28,7 @@ def _worker_run(ctx: CheckContext) -> WorkerRun:
     if cached is not None:
         return cast(WorkerRun, cached)
     host = cast(LiveHost, ctx.require_host())
-    config = config_with(ctx.settings.base_config(), [ctx.subject.spec])
+    config = config_with(ctx.settings.base_config(), [ctx.subject.config_entry()])
     run = host.run_in_worker(config, timeout_s=ctx.settings.timeout_s)
     return cast(WorkerRun, bench.remember("worker-run", run))
 

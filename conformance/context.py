@@ -18,6 +18,7 @@ from reference_runner import TINY_MODEL_PATH, CallbackTimeoutError, LLMConfig
 
 from .harness import Run, run_scenario
 from .host import FAULTS, Host, HostScope
+from .registry import CALLBACKBASE
 from .subject import Subject
 
 #: Longest the kit waits for a placement group on a host it drives in process; a group the
@@ -103,9 +104,22 @@ class Bench:
 
         return self._cached("lifecycle", make)
 
-    def second_lifecycle(self) -> Run:
-        """Another full ``initialize_node`` on the instance of :meth:`lifecycle`."""
+    def lifecycle_callback(self) -> Any:
+        """The callback instance :meth:`lifecycle` (and :meth:`second_lifecycle`) ran: for a
+        ``CallbackBase`` subclass, the adapter holding what its hooks did."""
         self.lifecycle()
+        return self._instance
+
+    def second_lifecycle(self) -> Run:
+        """Another full ``initialize_node`` on the instance of :meth:`lifecycle`; for a
+        ``CallbackBase`` subclass on a fresh adapter, as a restarted replica process builds
+        a new instance (its ``ctx`` would otherwise carry the first run's values, which
+        ``data`` cannot see as changes)."""
+        self.lifecycle()
+        if self.subject.style == CALLBACKBASE:
+            return self._cached(
+                "second", lambda: self._run("second lifecycle", self.subject.fresh())
+            )
         return self._cached("second", lambda: self._run("second lifecycle", self._instance))
 
     def faulted(self, fault: str) -> Run:

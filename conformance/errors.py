@@ -11,7 +11,7 @@ from reference_runner import CallbackTimeoutError
 from .context import CheckContext
 from .failure import CheckFailed, CheckSkipped, describe_error
 from .harness import Run
-from .registry import check
+from .registry import CALLBACK, check
 from .runs import failing_call, require_completed, where
 from .static import exits
 
@@ -54,6 +54,7 @@ _FIX_EXIT = (
 
 @check(
     "errors.failure-context",
+    styles=(CALLBACK,),
     rule=(
         "A failure it raises reaches the caller as itself, naming the callback and the "
         "phase, and survives pickling."

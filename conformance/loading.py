@@ -12,7 +12,7 @@ from reference_runner.loading import ResolvedSpec, import_path_of, resolve_spec
 from .context import CheckContext
 from .failure import CheckFailed, CheckSkipped, describe
 from .probe import PendingProbe, ProbeResult, start_probe
-from .registry import check
+from .registry import CALLBACK, CALLBACKBASE, check
 
 
 @check(
@@ -45,6 +45,7 @@ def importable(ctx: CheckContext) -> str | None:
 
 @check(
     "loading.no-arg-class",
+    styles=(CALLBACK,),
     rule="A class spec can be instantiated without arguments.",
     why="""A spec that names a class is instantiated with no arguments on each replica;
     required constructor arguments make every replica fail to start.""",
@@ -69,6 +70,7 @@ def no_arg_class(ctx: CheckContext) -> str | None:
 
 @check(
     "loading.signature",
+    styles=(CALLBACK,),
     rule="The callable accepts (phase, config, data) positionally.",
     why="""The runner calls callback(phase, config, data) on every phase; a different
     signature raises TypeError at the first phase on every replica.""",
@@ -187,6 +189,7 @@ def import_time(ctx: CheckContext) -> str | None:
 
 @check(
     "loading.config-roundtrip",
+    styles=(CALLBACK,),
     rule=(
         "An LLMConfig holding the spec validates and round-trips through JSON and YAML to "
         "the same callback."
@@ -270,7 +273,7 @@ def _try_resolve(spec: str) -> Any:
     fresh_process=True,
 )
 def shippable(ctx: CheckContext) -> str | None:
-    callback = ctx.subject.load()
+    callback = _shipped(ctx)
     host = ctx.require_host()
     if host.name == "live":
         try:
@@ -308,6 +311,19 @@ _SHIP_FIX = (
 )
 
 
+def _shipped(ctx: CheckContext) -> Any:
+    """What travels to the workers: the loaded callback, or for a ``CallbackBase`` subclass
+    the instance Ray builds (with its ``ctx``); skip when that cannot be built."""
+    if ctx.subject.style != CALLBACKBASE:
+        return ctx.subject.load()
+    try:
+        return ctx.subject.ray_instance(ctx.settings.base_config())
+    except Exception:
+        raise CheckSkipped(
+            "the class cannot be built the way Ray builds it (see callbackbase.constructor)"
+        ) from None
+
+
 def _resolved_or_skip(ctx: CheckContext) -> ResolvedSpec:
     try:
         return ctx.subject.resolve()
@@ -326,9 +342,9 @@ def _pending(ctx: CheckContext) -> PendingProbe:
     def make() -> PendingProbe:
         subject = ctx.subject
         try:
-            shipped: Any = subject.load()
+            shipped: Any = _shipped(ctx)
             ship = True
-        except CallbackLoadError:
+        except (CallbackLoadError, CheckSkipped):
             shipped, ship = None, False
         return start_probe(
             subject.spec,
@@ -338,6 +354,7 @@ def _pending(ctx: CheckContext) -> PendingProbe:
             import_limit_s=ctx.settings.import_limit_s,
             shipped=shipped,
             ship=ship,
+            construct=subject.style != CALLBACKBASE,
         )
 
     pending: PendingProbe = ctx.subject.memo("probe", make)

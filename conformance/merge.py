@@ -21,7 +21,7 @@ from reference_runner.reserved import (
 from .context import CheckContext
 from .failure import CheckFailed, describe
 from .harness import NEIGHBOUR_KEY, Call, Run
-from .registry import check
+from .registry import CALLBACK, check
 from .runs import require_completed, return_problem, where, written
 
 #: Reserved keys a callback may set (``download_result`` is the system's).
@@ -49,6 +49,7 @@ def _runs(ctx: CheckContext) -> list[Run]:
 
 @check(
     "merge.return-type",
+    styles=(CALLBACK,),
     rule="Every call returns None or a mapping with str keys.",
     why="""The runner merges the return value into the shared data; anything else (a list,
     a bool, a mapping with non-str keys) is rejected and stops the replica's start-up.""",

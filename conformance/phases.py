@@ -10,7 +10,7 @@ from reference_runner import PHASES
 from .context import CheckContext
 from .failure import CheckFailed, describe_error
 from .harness import Run
-from .registry import check
+from .registry import CALLBACK, check
 from .runs import require_completed, return_problem, why_failed, written
 from .static import phase_names
 
@@ -73,6 +73,7 @@ def _schedules() -> Any:
 
 @check(
     "phases.unknown-names",
+    styles=(CALLBACK,),
     rule=(
         "It ignores phase names it does not know (future phases), wherever they come, "
         "without raising."
@@ -191,6 +192,7 @@ def _differences(first: Run, second: Run) -> list[str]:
 
 @check(
     "phases.known-names",
+    styles=(CALLBACK,),
     rule="Every phase name it compares against is one the runner emits.",
     why="""A misspelt phase name never matches: the code behind it silently never runs on
     the cluster (the source design's Example 3 tests 'pre_init').""",

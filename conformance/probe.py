@@ -4,7 +4,9 @@
 deliberate import paths (the invocation folder, the rootdir, the user's ``PYTHONPATH`` and
 ``pythonpath`` setting) and the installed packages on ``sys.path``: nothing the test session
 added. It imports the spec's module (timed), loads the spec with ``load_callback``, and,
-given the callable pickled with Ray's cloudpickle, rebuilds it there. The answer is one JSON
+given the callable pickled with Ray's cloudpickle, rebuilds it there. For a ``CallbackBase``
+subclass (``construct=False``) it resolves the class without building it (Ray builds it with
+keywords) and rebuilds the shipped instance. The answer is one JSON
 line, so whatever the module prints does not get in the way.
 """
 
@@ -26,6 +28,7 @@ _STARTUP_ALLOWANCE_S: Final = 60.0
 _SCRIPT: Final = r"""
 import importlib, json, os, pickle, sys, threading, time
 spec, module_name, blob_path, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+construct = sys.argv[5] == "construct"
 result = {}
 def give_up():
     print("\n__MARKER__" + json.dumps({"timed_out": True}), flush=True)
@@ -35,14 +38,14 @@ watchdog.daemon = True
 def name(obj):
     cls = obj if isinstance(obj, type) else type(obj)
     return cls.__module__ + "." + cls.__qualname__
-from reference_runner.loading import load_callback
+from reference_runner.loading import load_callback, resolve_spec
 start = time.perf_counter()
 watchdog.start()
 try:
     importlib.import_module(module_name)
     result["import_s"] = time.perf_counter() - start
     watchdog.cancel()
-    loaded = load_callback(spec)
+    loaded = load_callback(spec) if construct else resolve_spec(spec).target
     result["loaded_type"] = name(loaded)
 except BaseException as exc:
     result.setdefault("import_s", time.perf_counter() - start)
@@ -142,10 +145,11 @@ def start_probe(
     import_limit_s: float,
     shipped: Any = None,
     ship: bool = False,
+    construct: bool = True,
 ) -> PendingProbe:
     """Start loading ``spec`` in a fresh interpreter (see the module docstring) and return
     at once; with ``ship``, the interpreter also rebuilds ``shipped`` from Ray's
-    cloudpickle."""
+    cloudpickle. ``construct=False`` resolves the spec without calling a class it names."""
     pickle_error = None
     tmp = tempfile.TemporaryDirectory(prefix="raycallbacks-probe-")
     blob_path = ""
@@ -164,7 +168,16 @@ def start_probe(
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env.pop("PYTEST_CURRENT_TEST", None)
     process = subprocess.Popen(
-        [sys.executable, "-c", _SCRIPT, spec, module_name, blob_path, repr(import_limit_s)],
+        [
+            sys.executable,
+            "-c",
+            _SCRIPT,
+            spec,
+            module_name,
+            blob_path,
+            repr(import_limit_s),
+            "construct" if construct else "resolve",
+        ],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -13,6 +13,12 @@ Each check declares *where* it runs:
 * ``"cluster"``: once per requested cluster (``fake``, ``live``); ``clusters`` narrows that
   (``cluster.in-worker`` only means something on a live cluster).
 
+Each check also declares the *styles* of callback it applies to (:data:`STYLES`):
+``"callback"`` (a ``(phase, config, data)`` callable, this project's contract) and
+``"callbackbase"`` (a subclass of Ray 2.60's ``CallbackBase``, run through
+:class:`reference_runner.ray_callback_base.CallbackBaseAdapter`). A check is collected for a
+spec only when it applies to the spec's style.
+
 Ids are stable: they name waivers and certificate entries, so never rename one; retire it
 and add a new id instead (and bump :data:`CATALOGUE_VERSION`).
 """
@@ -31,7 +37,11 @@ Where = Literal["local", "host", "cluster"]
 CheckFunction = Callable[["CheckContext"], "str | None"]
 
 #: The categories, in the order the catalogue lists them.
-CATEGORIES: Final = ("loading", "phases", "merge", "errors", "cluster")
+CATEGORIES: Final = ("loading", "phases", "merge", "errors", "cluster", "callbackbase")
+#: The styles of callback a check can apply to (see the module docstring).
+CALLBACK: Final = "callback"
+CALLBACKBASE: Final = "callbackbase"
+STYLES: Final = (CALLBACK, CALLBACKBASE)
 #: Every cluster a ``"cluster"`` check can run on.
 CLUSTERS: Final = ("fake", "live")
 
@@ -45,7 +55,8 @@ class Check:
     ``id`` is ``<category>.<name>``; ``rule`` is the one-line rule a callback must follow;
     ``why`` says why it matters on a Ray cluster; ``where`` and ``clusters`` say where it
     runs (see the module docstring); ``needs_callback`` is false for the checks that work
-    on the spec alone (they still run when the callback cannot be loaded).
+    on the spec alone (they still run when the callback cannot be loaded); ``styles`` the
+    styles of callback it applies to (both by default).
     """
 
     id: str
@@ -57,6 +68,11 @@ class Check:
     clusters: tuple[str, ...] = CLUSTERS
     needs_callback: bool = True
     fresh_process: bool = False
+    styles: tuple[str, ...] = STYLES
+
+    def applies_to(self, style: str) -> bool:
+        """Whether this check judges callbacks of ``style`` (one of :data:`STYLES`)."""
+        return style in self.styles
 
     def locations(self, requested: tuple[str, ...]) -> tuple[str, ...]:
         """Where this check runs given the requested clusters: ``("local",)``,
@@ -80,6 +96,7 @@ def check(
     clusters: tuple[str, ...] = CLUSTERS,
     needs_callback: bool = True,
     fresh_process: bool = False,
+    styles: tuple[str, ...] = STYLES,
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register the decorated function as the check ``id`` (see :class:`Check`)."""
     if not _ID.match(id):
@@ -89,6 +106,8 @@ def check(
         raise ValueError(f"check {id!r}: unknown category {category!r}; one of {CATEGORIES}")
     if "\n" in rule or not rule.strip():
         raise ValueError(f"check {id!r}: the rule must be one non-empty line")
+    if not styles or set(styles) - set(STYLES):
+        raise ValueError(f"check {id!r}: styles {styles!r} must be a non-empty subset of {STYLES}")
 
     def register(function: CheckFunction) -> CheckFunction:
         if id in _REGISTRY:
@@ -103,6 +122,7 @@ def check(
             clusters=clusters,
             needs_callback=needs_callback,
             fresh_process=fresh_process,
+            styles=tuple(s for s in STYLES if s in styles),
         )
         return function
 

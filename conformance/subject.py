@@ -5,6 +5,12 @@
 "does not import" from "cannot be instantiated". Everything is computed once and cached;
 :meth:`Subject.fresh` is the exception: it returns a new instance for a class spec every
 time.
+
+A spec naming a subclass of Ray 2.60's ``CallbackBase`` has the style ``"callbackbase"``
+(:attr:`Subject.style`): it is then loaded as a
+:class:`~reference_runner.ray_callback_base.CallbackBaseAdapter`, which runs the class as
+Ray does (built with Ray's keyword call, hooks at their phases), so the checks that apply
+to both styles drive it like any callback.
 """
 
 from __future__ import annotations
@@ -19,6 +25,12 @@ from typing import Any
 
 from reference_runner import CallbackLoadError, load_callback
 from reference_runner.loading import ResolvedSpec, resolve_spec
+from reference_runner.ray_callback_base import CallbackBaseAdapter, is_callback_base_class
+
+from .registry import CALLBACK, CALLBACKBASE
+
+#: The certificate's ``kind`` of a ``CallbackBase`` subclass.
+CALLBACKBASE_KIND = "ray CallbackBase subclass"
 
 
 class Subject:
@@ -35,7 +47,7 @@ class Subject:
         self.spec = spec
         self.import_paths = import_paths
         self.cwd = cwd
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._resolved: ResolvedSpec | None = None
         self._resolve_error: CallbackLoadError | None = None
         self._loaded: Callable[..., Any] | None = None
@@ -72,7 +84,7 @@ class Subject:
         with self._lock:
             if self._loaded is None and self._load_error is None:
                 try:
-                    self._loaded = load_callback(self.spec)
+                    self._loaded = self._load_new()
                 except CallbackLoadError as exc:
                     self._load_error = exc
             if self._load_error is not None:
@@ -84,17 +96,56 @@ class Subject:
         """A callable in its initial state: a new instance for a class spec, else the
         object the spec names (a function, or a module-level instance as loaded)."""
         if self.is_class:
-            return load_callback(self.spec)
+            return self._load_new()
         return self.load()
+
+    def _load_new(self) -> Callable[..., Any]:
+        if self.style == CALLBACKBASE:
+            return CallbackBaseAdapter(self.resolve().target)
+        return load_callback(self.spec)
+
+    def config_entry(self) -> Any:
+        """What goes into ``LLMConfig.callbacks`` to run it on a cluster: the spec itself,
+        or a fresh adapter for a ``CallbackBase`` subclass (which has no spec of ours: it
+        pickles as its class, imported by the worker)."""
+        return self.fresh() if self.style == CALLBACKBASE else self.spec
+
+    def ray_instance(self, llm_config: Any) -> Any:
+        """A ``CallbackBase`` subclass built as Ray builds it, once per subject:
+        ``cls(raise_error_on_callback=True, llm_config=llm_config, ctx_kwargs=<Ray's>)``
+        (an unplaced placement group, ``MODEL_AND_TOKENIZER``, ``runtime_env={}``). What is
+        shipped to workers. Raises what the constructor raises (not memoized then)."""
+        from reference_runner.ray_callback_rules import ray_ctx_kwargs
+
+        target = self.resolve().target
+        return self.memo(
+            "ray-instance",
+            lambda: target(
+                raise_error_on_callback=True, llm_config=llm_config, ctx_kwargs=ray_ctx_kwargs()
+            ),
+        )
 
     @property
     def is_class(self) -> bool:
         return isinstance(self.resolve().target, type)
 
     @cached_property
+    def style(self) -> str:
+        """``"callbackbase"`` when the spec names a subclass of Ray's ``CallbackBase``,
+        else ``"callback"`` (also when it does not import: the loading checks say why)."""
+        try:
+            target = self.resolve().target
+        except CallbackLoadError:
+            return CALLBACK
+        return CALLBACKBASE if is_callback_base_class(target) else CALLBACK
+
+    @cached_property
     def kind(self) -> str:
-        """``function``, ``async function``, ``class``, ``instance`` or ``lambda``."""
+        """``function``, ``async function``, ``class``, ``instance``, ``lambda`` or
+        ``ray CallbackBase subclass``."""
         target = self.resolve().target
+        if self.style == CALLBACKBASE:
+            return CALLBACKBASE_KIND
         if isinstance(target, type):
             return "class"
         if inspect.isfunction(target):
@@ -140,3 +191,13 @@ def _source_without_import(spec: str) -> dict[str, Any]:
             file, module_name = found.origin, name
             break
     return {"module": module_name, "file": file, "sha256": _sha256(file)}
+
+
+def style_of(spec: str) -> str:
+    """The style of callback ``spec`` names (see :attr:`Subject.style`), importing it; what
+    does not import (even a module that calls ``sys.exit()`` on import) is a ``"callback"``:
+    its loading checks say why."""
+    try:
+        return Subject(spec).style
+    except (Exception, SystemExit):
+        return CALLBACK

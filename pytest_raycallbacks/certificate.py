@@ -5,11 +5,20 @@ Layout (``format`` ``raycallbacks-certificate/1``)::
     {"format", "created", "kit": {name, version, catalogue_version},
      "environment": {python, ray, pydantic, pytest, platform},
      "run": {exit_status, clusters_requested, gpus, ray_address, timeout_s, config, waivers},
-     "callbacks": [{"spec", "module", "file", "sha256", "kind", "verdict", "clusters": [...],
+     "callbacks": [{"spec", "module", "file", "sha256", "kind", "style", "applicable_checks",
+                    "verdict", "clusters": [...],
                     "counts": {passed, failed, skipped, waived, not run},
                     "checks": [{"id", "category", "cluster", "rule", "outcome", "detail",
                                 "failure": {expected, happened, fix} | null,
                                 "waiver": reason | null, "stale_waiver", "duration_s"}]}]}
+
+``style`` is ``callback`` (a ``(phase, config, data)`` callback) or ``callbackbase`` (a
+subclass of Ray's ``CallbackBase``, with ``kind`` ``ray CallbackBase subclass``);
+``applicable_checks`` lists the ids of the checks that apply to that style, as collected.
+
+:func:`pytest_raycallbacks.kit_extras.amend_certificate` adds each callback's ``coverage``
+(see :mod:`.coverage_report`) and, with ``--raycallbacks-chain``, a top-level ``chain``
+object (see :mod:`.chain_suite`).
 
 It is written to a temporary file in the target folder, flushed to disk, then renamed over
 the target, so a reader never sees half a certificate; it is written also when checks fail
@@ -77,6 +86,8 @@ def callback_entry(spec: str, entries: list[Entry]) -> dict[str, Any]:
         "file": subject.get("file"),
         "sha256": subject.get("sha256"),
         "kind": subject.get("kind"),
+        "style": subject.get("style"),
+        "applicable_checks": list(dict.fromkeys(e.plan.check for e in entries)),
         "verdict": verdict(entries),
         "clusters": list(clusters.values()),
         "counts": counts,

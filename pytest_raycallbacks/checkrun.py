@@ -71,7 +71,11 @@ class CheckRun:
 
         check = get_check(self.plan.check)
         subject = self.kit.subject(self.plan.spec)
-        self.record["subject"] = {**subject.source, "kind": _kind(subject)}
+        self.record["subject"] = {
+            **subject.source,
+            "kind": _kind(subject),
+            "style": subject.style,
+        }
         if check.needs_callback and not _loads(subject):
             self._skip(_why_not_loaded(subject))
         host = self.host

@@ -12,6 +12,9 @@
 * attaches each item's record to its reports, folds the reports into :class:`Results` (on
   the xdist controller too), writes the certificate at the end of the session and prints
   the summary.
+* through :mod:`.kit_extras`: measures the callback's code with coverage.py while its
+  checks run, and with ``--raycallbacks-chain`` adds the chain item; both end up in the
+  summary and the certificate.
 """
 
 from __future__ import annotations
@@ -38,8 +41,6 @@ class Kit:
     def __init__(self, config: pytest.Config, settings: KitSettings) -> None:
         self.config = config
         self.settings = settings
-        self.plans = plan_items(settings.specs, settings.clusters)
-        self.results = Results(self.plans)
         self.is_xdist_worker = hasattr(config, "workerinput")
         self.import_paths = self._import_paths()
         self._lock = threading.Lock()
@@ -53,6 +54,12 @@ class Kit:
         for path in reversed(self.import_paths):
             if path not in sys.path:
                 sys.path.insert(0, path)
+        # After sys.path: planning imports the specs to tell their style.
+        self.plans = plan_items(settings.specs, settings.clusters)
+        self.results = Results(self.plans)
+        from . import kit_extras  # callback coverage; the chain (--raycallbacks-chain)
+
+        self.chain = kit_extras.register(config, settings)
 
     def _import_paths(self) -> tuple[str, ...]:
         """Folders a spec may import from: where pytest was invoked, the rootdir, and the
@@ -134,6 +141,9 @@ class Kit:
         from .suite import collect_suite
 
         items.extend(collect_suite(session, self.plans))
+        from .kit_extras import extra_items
+
+        items.extend(extra_items(session, self.chain))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -156,6 +166,8 @@ class Kit:
             for spec in self.settings.specs
             if verdict(self.results.for_spec(spec)) != "certified"
         ]
+        if self.chain is not None and self.chain.verdict == "incomplete":
+            uncertified.append(f"the chain {' -> '.join(self.settings.specs)}")
         if uncertified and session.exitstatus == pytest.ExitCode.OK:
             # DESIGN §3: exit 0 only when every requested callback is certified. A run cut
             # short by -k, -x or a skip ran no failing check but certified nothing.
@@ -169,11 +181,12 @@ class Kit:
         if not self.settings.report_path:
             return
         from .certificate import build, write_atomically
+        from .kit_extras import amend_certificate
 
         try:
-            write_atomically(
-                self.settings.report_path, build(self.settings, self.results, exitstatus)
-            )
+            document = build(self.settings, self.results, exitstatus)
+            amend_certificate(document, self.results, self.chain)
+            write_atomically(self.settings.report_path, document)
         except OSError as exc:
             self.certificate_error = f"could not write {self.settings.report_path}: {exc}"
         else:
@@ -184,10 +197,14 @@ class Kit:
     ) -> None:
         if self.is_xdist_worker:
             return
+        from .kit_extras import spec_lines
         from .summary import render
 
         terminalreporter.section("raycallbacks conformance")
-        for line, markup in render(self.results, self.settings.specs):
+        lines = render(self.results, self.settings.specs, lambda s: spec_lines(self.results, s))
+        if self.chain is not None:
+            lines += self.chain.summary_lines()
+        for line, markup in lines:
             terminalreporter.write_line(line, **markup)
         if self.certificate_path:
             terminalreporter.write_line(f"certificate: {self.certificate_path}")

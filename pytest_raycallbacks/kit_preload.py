@@ -29,6 +29,11 @@ _MODULES: Final = (
     "pytest_raycallbacks.kit",
     "pytest_raycallbacks.summary",
     "pytest_raycallbacks.suite",
+    "coverage",
+    "conformance.chain",
+    "pytest_raycallbacks.chain_suite",
+    "pytest_raycallbacks.coverage_report",
+    "pytest_raycallbacks.kit_extras",
 )
 
 

@@ -94,6 +94,15 @@ OPTIONS: Final[tuple[_Option, ...]] = (
         metavar="CHECK=REASON",
     ),
     _Option(
+        "chain",
+        "with several --raycallbacks-conformance specs, also certify them as one chain in "
+        "the given order: key collisions between them, and whether the outcome depends on "
+        "their order",
+        "bool",
+        default=False,
+        action="store_true",
+    ),
+    _Option(
         "list-checks",
         "print the conformance catalogue (id, category, rule) and exit",
         None,

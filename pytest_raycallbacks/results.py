@@ -45,13 +45,15 @@ RECORD_KEY: Final = pytest.StashKey[dict[str, Any]]()
 
 
 def plan_items(specs: Iterable[str], clusters: tuple[str, ...]) -> list[ItemPlan]:
-    """Every item the settings ask for, in catalogue order per spec."""
-    from conformance import CATALOGUE
+    """Every item the settings ask for, in catalogue order per spec: the checks that apply
+    to the spec's style (a ``(phase, config, data)`` callback or a Ray ``CallbackBase``
+    subclass; telling which imports the spec, so its folder must be on ``sys.path``)."""
+    from conformance import checks_for, style_of
 
     return [
         ItemPlan(check.id, spec, where)
         for spec in specs
-        for check in CATALOGUE
+        for check in checks_for(style_of(spec))
         for where in check.locations(clusters)
     ]
 

@@ -22,7 +22,8 @@ from .waivers import Waiver, parse_waivers, validate_ids
 class KitSettings:
     """What the user asked the kit for.
 
-    ``clusters`` is the expansion of ``--raycallbacks-cluster`` (``both`` -> fake, live).
+    ``clusters`` is the expansion of ``--raycallbacks-cluster`` (``both`` -> fake, live);
+    ``chain`` is ``--raycallbacks-chain`` (only with two specs or more).
     """
 
     specs: tuple[str, ...]
@@ -34,6 +35,7 @@ class KitSettings:
     report_path: str | None
     waivers: tuple[Waiver, ...]
     list_checks: bool
+    chain: bool = False
 
     @property
     def active(self) -> bool:
@@ -63,6 +65,7 @@ def read_settings(config: pytest.Config) -> KitSettings:
         report_path=report_path,
         waivers=waivers,
         list_checks=bool(get_option(config, "list-checks")),
+        chain=_chain(get_option(config, "chain"), specs),
     )
 
 
@@ -144,3 +147,14 @@ def _report_path(config: pytest.Config, value: object) -> str | None:
             f"--raycallbacks-report {str(value)!r}: folder {str(path.parent)!r} does not exist"
         )
     return str(path)
+
+
+def _chain(value: object, specs: tuple[str, ...]) -> bool:
+    """``--raycallbacks-chain`` needs two specs or more (no spec at all: the kit is off)."""
+    chain = value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
+    if chain and len(specs) == 1:
+        raise pytest.UsageError(
+            "--raycallbacks-chain (or ini raycallbacks_chain) certifies several callbacks as one "
+            f"chain: give two or more --raycallbacks-conformance specs (got one: {specs[0]})"
+        )
+    return chain

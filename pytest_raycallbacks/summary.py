@@ -8,7 +8,7 @@ stale waivers and skipped checks with their reasons.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from .results import FAILED, SKIPPED, Entry, Results, verdict
@@ -38,8 +38,13 @@ def clusters_of(entries: list[Entry]) -> list[str]:
     return list(seen.values())
 
 
-def render(results: Results, specs: tuple[str, ...]) -> list[tuple[str, dict[str, bool]]]:
-    """The summary as ``(line, markup)`` pairs, ready for a terminal writer."""
+def render(
+    results: Results,
+    specs: tuple[str, ...],
+    extra: Callable[[str], list[tuple[str, dict[str, bool]]]] | None = None,
+) -> list[tuple[str, dict[str, bool]]]:
+    """The summary as ``(line, markup)`` pairs, ready for a terminal writer; ``extra(spec)``
+    adds lines at the end of a callback's block (the callback coverage)."""
     lines: list[tuple[str, dict[str, bool]]] = []
     for spec in specs:
         entries = results.for_spec(spec)
@@ -53,6 +58,7 @@ def render(results: Results, specs: tuple[str, ...]) -> list[tuple[str, dict[str
         )
         used = clusters_of(entries)
         lines.append((f"    {summary}; clusters: {'; '.join(used) if used else 'none'}", {}))
+        lines.extend(_style_line(entries))
         for entry in entries:
             if entry.outcome == FAILED:
                 rule = (entry.record or {}).get("rule", "")
@@ -78,6 +84,8 @@ def render(results: Results, specs: tuple[str, ...]) -> list[tuple[str, dict[str
                     )
                 )
         lines.extend(_skipped(entries))
+        if extra is not None:
+            lines.extend(extra(spec))
         not_run = counts.get("not run", 0)
         if not_run:
             lines.append(
@@ -109,3 +117,14 @@ def _skipped(entries: list[Entry]) -> list[tuple[str, dict[str, bool]]]:
         shown = ", ".join(checks) if len(checks) <= _LISTED_SKIPS else f"{len(checks)} checks"
         lines.append((f"    skipped {shown}: {reason}", {"yellow": True}))
     return lines
+
+
+def _style_line(entries: list[Entry]) -> list[tuple[str, dict[str, bool]]]:
+    """For a Ray ``CallbackBase`` subclass, one line saying so and how many checks apply."""
+    subject = next(
+        (e.record["subject"] for e in entries if e.record and e.record.get("subject")), None
+    )
+    if not subject or subject.get("style") != "callbackbase":
+        return []
+    checks = len({e.plan.check for e in entries})
+    return [(f"    {subject.get('kind')}: {checks} checks apply (callbackbase.* included)", {})]

@@ -2,7 +2,10 @@
 Ray Serve LLM node initialization.
 
 Importing it imports neither pytest nor Ray; Ray is imported when a function needs it
-(``initialize_node``, or validating a ``runtime_env`` a callback set).
+(``initialize_node``, or validating a ``runtime_env`` a callback set). Ray 2.60's
+``CallbackBase`` subclasses run as callbacks through :class:`CallbackBaseAdapter`
+(:mod:`reference_runner.ray_callback_base`; their rules are in
+:mod:`reference_runner.ray_callback_rules`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ from .loading import load_callback
 from .node_init import InitializeNodeOutput, initialize_node
 from .phases import PHASES
 from .protocol import Callback
+from .ray_callback_base import (
+    CallbackBaseAdapter,
+    RayCallbackContractError,
+    is_callback_base_class,
+    resolve_callback_base_class,
+)
 from .reserved import RESERVED_KEYS, SYSTEM_KEYS
 from .runner import CallbackRunner
 from .trace import CallbackFailure, KeyOrigin, TraceEntry
@@ -43,6 +52,7 @@ __all__ = [
     "SYSTEM_KEYS",
     "TINY_MODEL_PATH",
     "Callback",
+    "CallbackBaseAdapter",
     "CallbackError",
     "CallbackFailure",
     "CallbackLoadError",
@@ -59,9 +69,12 @@ __all__ = [
     "NodeModelDownloadable",
     "PlacementGroupConfig",
     "PlacementGroupTimeoutError",
+    "RayCallbackContractError",
     "RayNotConnectedError",
     "TraceEntry",
     "download_model",
     "initialize_node",
+    "is_callback_base_class",
     "load_callback",
+    "resolve_callback_base_class",
 ]

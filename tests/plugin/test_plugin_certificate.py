@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conformance import CATALOGUE, CATALOGUE_VERSION
+from conformance import CALLBACK, CATALOGUE_VERSION, checks_for
 from pytest_raycallbacks.certificate import FORMAT, write_atomically
 
 FAKE = ("--raycallbacks-cluster", "fake")
@@ -40,9 +40,11 @@ def test_the_certificate_of_a_certified_callback(project: pytest.Pytester) -> No
     assert callback["module"] == "mycb"
     assert Path(callback["file"]) == project.path / "mycb.py"
     assert callback["kind"] == "function"
+    assert callback["style"] == "callback"
     assert callback["verdict"] == "certified"
     assert [c["name"] for c in callback["clusters"]] == ["fake"]
-    expected = [(c.id, w) for c in CATALOGUE for w in c.locations(("fake",))]
+    expected = [(c.id, w) for c in checks_for(CALLBACK) for w in c.locations(("fake",))]
+    assert callback["applicable_checks"] == [c for c, _ in expected]
     assert [(c["id"], c["cluster"]) for c in callback["checks"]] == expected
     assert {c["outcome"] for c in callback["checks"]} == {"passed"}
     assert f"certificate: {project.path / 'out' / 'cert.json'}" in result.stdout.str()

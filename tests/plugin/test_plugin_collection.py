@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import CATALOGUE
+from conformance import CALLBACK, CATALOGUE, checks_for
 
 FAKE = ("--raycallbacks-cluster", "fake")
 CERTIFY = ("--raycallbacks-conformance", "mycb.callback", *FAKE)
@@ -28,7 +28,7 @@ def test_a_folder_without_tests_collects_the_suite_and_certifies(project: pytest
     result = project.runpytest_inprocess(*CERTIFY)
     assert result.ret == 0
     local_and_fake = [
-        c for c in CATALOGUE if "fake" in c.locations(("fake",)) or c.where == "local"
+        c for c in checks_for(CALLBACK) if "fake" in c.locations(("fake",)) or c.where == "local"
     ]
     result.assert_outcomes(passed=len(local_and_fake))
     result.stdout.fnmatch_lines(

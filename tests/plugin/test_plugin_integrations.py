@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conformance import CATALOGUE
+from conformance import CALLBACK, checks_for
 
 FAKE = ("--raycallbacks-cluster", "fake")
 CERTIFY = ("--raycallbacks-conformance", "mycb.callback", *FAKE)
-N_FAKE = sum(1 for c in CATALOGUE if c.locations(("fake",)))
+N_FAKE = sum(1 for c in checks_for(CALLBACK) if c.locations(("fake",)))
 ASYNC_TESTS = """
 import asyncio
 import pytest

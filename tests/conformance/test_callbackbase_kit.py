@@ -1,0 +1,213 @@
+"""``--raycallbacks-conformance`` on Ray 2.60 ``CallbackBase`` subclasses (issue 6, item 5).
+
+A user's project holds ``ray_callback_subjects.py`` (the sample subclasses of
+``tests/ray_callback_base``); the kit detects the style, collects only the checks that apply
+to it (those of both styles plus the ``callbackbase.*`` rules), runs them through
+``CallbackBaseAdapter`` on the fake cluster, and names the rule each broken class breaks.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kit_helpers import copy_into, run_kit
+
+from conformance import CALLBACK, CALLBACKBASE, CATALOGUE, STYLES, Subject, checks_for
+from conformance.catalogue import applies_to
+from conformance.registry import check
+
+SUBJECTS = Path(__file__).parents[1] / "ray_callback_base" / "ray_callback_subjects.py"
+MODULE = "ray_callback_subjects"
+GOOD = f"{MODULE}:GoodCallback"
+FAKE = ("--raycallbacks-cluster", "fake")
+REPORT = ("--raycallbacks-report", "cert.json")
+
+#: Broken sample classes and the rules that must reject them: exactly these fail.
+BROKEN: dict[str, set[str]] = {
+    "WrongCtxType": {"callbackbase.ctx-types", "phases.lifecycle", "cluster.initialize-node"},
+    "BadRuntimeEnv": {"callbackbase.ctx-types", "phases.lifecycle", "cluster.initialize-node"},
+    "SyncAwaitedHook": {"callbackbase.hooks"},
+    "MisspeltHook": {"callbackbase.hooks"},
+    "ReturnsCoroutine": {"callbackbase.hooks", "callbackbase.run"},
+    "RaisingHook": {"callbackbase.errors", "phases.lifecycle", "cluster.initialize-node"},
+    "RaisesBaseException": {
+        "callbackbase.errors",
+        "errors.only-exceptions",
+        "phases.lifecycle",
+        "cluster.initialize-node",
+    },
+    "DifferentSignature": {
+        "callbackbase.constructor",
+        "phases.lifecycle",
+        "cluster.initialize-node",
+    },
+    "Unpicklable": {
+        "callbackbase.shippable",
+        "loading.shippable",
+        "phases.lifecycle",
+        "cluster.initialize-node",
+    },
+    "DownloadHookChangesCtx": {"callbackbase.run"},
+}
+
+
+@pytest.fixture
+def cb_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A user's project with the sample ``CallbackBase`` subclasses as a module."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    shutil.copy2(SUBJECTS, pytester.path / SUBJECTS.name)
+    return pytester
+
+
+def certify(project: pytest.Pytester, *specs: str) -> tuple[pytest.RunResult, dict[str, Any]]:
+    args = [arg for spec in specs for arg in ("--raycallbacks-conformance", spec)]
+    result = project.runpytest_inprocess(*args, *FAKE, *REPORT)
+    return result, json.loads((project.path / "cert.json").read_text())
+
+
+def on_fake(style: str) -> list[str]:
+    """The ids of the checks of ``style`` that a fake-cluster run collects."""
+    return [c.id for c in checks_for(style) if c.locations(("fake",))]
+
+
+def entry(cert: dict[str, Any], spec: str) -> dict[str, Any]:
+    return next(c for c in cert["callbacks"] if c["spec"] == spec)
+
+
+# ---------------------------------------------------------------------- the catalogue
+
+
+def test_each_check_applies_to_a_style_and_the_callbackbase_rules_to_subclasses_only() -> None:
+    for c in CATALOGUE:
+        assert c.styles and set(c.styles) <= set(STYLES), c.id
+        assert (c.category == "callbackbase") == (c.styles == (CALLBACKBASE,)), c.id
+    for_callbacks = {c.id for c in checks_for(CALLBACK)}
+    for_subclasses = {c.id for c in checks_for(CALLBACKBASE)}
+    assert {"loading.no-arg-class", "loading.signature", "phases.unknown-names"} <= (
+        for_callbacks - for_subclasses
+    )
+    from reference_runner.ray_callback_rules import RULES
+
+    assert {r.id for r in RULES} == for_subclasses - for_callbacks
+    assert {"phases.lifecycle", "cluster.initialize-node", "loading.shippable"} <= (
+        for_callbacks & for_subclasses
+    )
+    assert applies_to(CATALOGUE[0]) == "both"
+
+
+def test_a_check_with_an_unknown_style_is_refused() -> None:
+    with pytest.raises(ValueError, match="styles"):
+        check("loading.x-y", rule="r.", why="w", styles=("class",))
+
+
+def test_the_subject_knows_its_style(cb_project: pytest.Pytester) -> None:
+    cb_project.syspathinsert()
+    cb_project.makepyfile(plain="def callback(phase, config, data):\n    return None\n")
+    good = Subject(GOOD)
+    assert (good.style, good.kind) == (CALLBACKBASE, "ray CallbackBase subclass")
+    assert type(good.load()).__name__ == "CallbackBaseAdapter"
+    assert good.fresh() is not good.load()
+    assert Subject("plain.callback").style == CALLBACK
+    assert Subject("nowhere.callback").style == CALLBACK  # loading.importable says why
+
+
+def test_list_checks_says_which_style_each_check_applies_to(cb_project: pytest.Pytester) -> None:
+    lines = cb_project.runpytest_inprocess("--raycallbacks-list-checks").stdout.lines
+    by_id = {line.split()[0]: line for line in lines if line.split()}
+    assert " both " in by_id["phases.lifecycle"]
+    assert " callback " in by_id["loading.no-arg-class"]
+    assert " CallbackBase " in by_id["callbackbase.hooks"]
+    assert "for Ray CallbackBase subclasses" in lines[0]
+
+
+# ---------------------------------------------------------------------- certifying
+
+
+def test_a_good_subclass_is_certified_on_the_fake_cluster(cb_project: pytest.Pytester) -> None:
+    result, cert = certify(cb_project, GOOD)
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    callback = entry(cert, GOOD)
+    assert callback["verdict"] == "certified"
+    assert callback["kind"] == "ray CallbackBase subclass"
+    assert callback["style"] == CALLBACKBASE
+    expected = on_fake(CALLBACKBASE)
+    assert callback["applicable_checks"] == expected
+    assert [c["id"] for c in callback["checks"]] == expected
+    assert {c["outcome"] for c in callback["checks"]} == {"passed"}
+    out = result.stdout.str()
+    assert "no-arg-class" not in out and "unknown-names" not in out
+    result.stdout.fnmatch_lines(
+        [
+            f"{GOOD}: CERTIFIED",
+            "*ray CallbackBase subclass: 25 checks apply (callbackbase.* included)",
+        ]
+    )
+
+
+def test_broken_subclasses_are_rejected_by_the_rule_they_break(
+    cb_project: pytest.Pytester,
+) -> None:
+    specs = [f"{MODULE}:{name}" for name in BROKEN]
+    result, cert = certify(cb_project, *specs)
+    assert result.ret == 1
+    wrong = {}
+    for name, rules in BROKEN.items():
+        callback = entry(cert, f"{MODULE}:{name}")
+        failed = {c["id"] for c in callback["checks"] if c["outcome"] == "failed"}
+        if callback["verdict"] != "rejected" or failed != rules:
+            wrong[name] = sorted(failed)
+    assert not wrong, wrong
+
+
+def test_the_failure_says_what_was_expected_what_happened_and_the_fix(
+    cb_project: pytest.Pytester,
+) -> None:
+    result, cert = certify(cb_project, f"{MODULE}:SyncAwaitedHook", f"{MODULE}:WrongCtxType")
+    checks = {c["id"]: c for c in entry(cert, f"{MODULE}:SyncAwaitedHook")["checks"]}
+    failure = checks["callbackbase.hooks"]["failure"]
+    assert "on_before_node_init to be 'async def'" in failure["happened"]
+    assert failure["expected"] and "async def" in failure["fix"]
+    checks = {c["id"]: c for c in entry(cert, f"{MODULE}:WrongCtxType")["checks"]}
+    happened = checks["callbackbase.ctx-types"]["failure"]["happened"]
+    assert "ctx.worker_node_download_model = str 'TOKENIZER_ONLY'" in happened
+    result.stdout.fnmatch_lines(
+        [
+            f"{MODULE}:SyncAwaitedHook: REJECTED",
+            "*FAILED callbackbase.hooks [[]local[]]: Hooks are sync or async as Ray calls them*",
+        ]
+    )
+
+
+def test_a_subclass_and_a_callback_certified_together_get_their_own_checks(
+    cb_project: pytest.Pytester,
+) -> None:
+    cb_project.makepyfile(plain="def callback(phase, config, data):\n    return None\n")
+    result, cert = certify(cb_project, GOOD, "plain.callback")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    assert entry(cert, "plain.callback")["applicable_checks"] == on_fake(CALLBACK)
+    assert entry(cert, GOOD)["style"] == CALLBACKBASE
+
+
+@pytest.mark.live
+def test_a_good_subclass_is_certified_on_fake_and_live(tmp_path: Path) -> None:
+    copy_into(tmp_path, SUBJECTS)
+    run = run_kit(
+        tmp_path,
+        [GOOD],
+        ["--raycallbacks-cluster", "both", "--raycallbacks-gpus", "simulate"],
+    )
+    callback = run.callback(GOOD)
+    assert callback["verdict"] == "certified", run.failed(GOOD)
+    assert {c["name"] for c in callback["clusters"]} == {"fake", "live"}
+    live = {c["id"] for c in callback["checks"] if c["cluster"] == "live"}
+    assert live == {
+        "loading.shippable",
+        "cluster.initialize-node",
+        "cluster.placement-group",
+        "cluster.runtime-env",
+        "cluster.in-worker",
+    }
