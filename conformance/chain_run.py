@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from reference_runner import InitializeNodeOutput, LLMConfig, initialize_node
+from reference_runner import InitializeNodeOutput, LLMConfig
 from reference_runner.reserved import (
     DOWNLOAD_RESULT,
     EXTRA_INIT_KWARGS,
@@ -36,7 +36,7 @@ from reference_runner.reserved import (
     WORKER_NODE_DOWNLOAD_MODEL,
 )
 
-from .harness import Call, Recorder, config_with, run_coroutine
+from .harness import Call, Recorder, config_with, initialize_bounded
 from .host import HostScope
 from .runs import written
 
@@ -185,14 +185,7 @@ def run_chain(
     output: InitializeNodeOutput | None = None
     error: BaseException | None = None
     try:
-        output = run_coroutine(
-            initialize_node(
-                config,
-                callback_timeout_s=timeout_s,
-                placement_group_timeout_s=placement_timeout_s,
-                download_timeout_s=max(timeout_s, placement_timeout_s),
-            )
-        )
+        output = initialize_bounded(config, timeout_s, placement_timeout_s)
     except Exception as exc:
         error = exc
     outcome = outcome_of(output, error)

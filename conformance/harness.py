@@ -341,6 +341,20 @@ def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
             loop.close()
 
 
+def initialize_bounded(
+    config: LLMConfig, timeout_s: float, placement_timeout_s: float
+) -> InitializeNodeOutput:
+    """``initialize_node(config)`` with every wait bounded by the kit's timeouts."""
+    return run_coroutine(
+        initialize_node(
+            config,
+            callback_timeout_s=timeout_s,
+            placement_group_timeout_s=placement_timeout_s,
+            download_timeout_s=max(timeout_s, placement_timeout_s),
+        )
+    )
+
+
 def config_with(base: LLMConfig, callbacks: Sequence[Any]) -> LLMConfig:
     """A fresh, validated copy of ``base`` with ``callbacks``."""
     return LLMConfig(**base.model_dump(exclude={"callbacks"}), callbacks=list(callbacks))
@@ -375,14 +389,7 @@ def run_scenario(
     error: BaseException | None = None
     with contextlib.nullcontext(scope) if scope is not None else host.scope(fault) as scope:
         try:
-            output = run_coroutine(
-                initialize_node(
-                    config,
-                    callback_timeout_s=timeout_s,
-                    placement_group_timeout_s=placement_timeout_s,
-                    download_timeout_s=max(timeout_s, placement_timeout_s),
-                )
-            )
+            output = initialize_bounded(config, timeout_s, placement_timeout_s)
         except Exception as exc:
             error = exc
         except BaseException as exc:
