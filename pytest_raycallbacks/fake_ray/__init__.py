@@ -22,16 +22,57 @@ Importing this package does not import Ray (``FakeRayCluster`` imports it when s
 
 from __future__ import annotations
 
-from .cluster import FakeRayCluster, NodeInfo
-from .errors import (
-    FakeRayActivationError,
-    FakeRayDeadlockError,
-    FakeRayLeakWarning,
-    FakeRayUnsupported,
-)
-from .faults import Fault
-from .introspection import CallRecord, DownloadRecord, LeakReport, PlacementGroupRecord, TaskRecord
-from .topology import NodeSpec, default_topology, gpu_node, head_node
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .cluster import FakeRayCluster, NodeInfo
+    from .errors import (
+        FakeRayActivationError,
+        FakeRayDeadlockError,
+        FakeRayLeakWarning,
+        FakeRayUnsupported,
+    )
+    from .faults import Fault
+    from .introspection import (
+        CallRecord,
+        DownloadRecord,
+        LeakReport,
+        PlacementGroupRecord,
+        TaskRecord,
+    )
+    from .topology import NodeSpec, default_topology, gpu_node, head_node
+
+# Imported on first use (PEP 562), so that pytest loading the plugin, which imports the
+# fixture module, does not pay for the whole fake.
+_LAZY = {
+    "FakeRayCluster": "cluster",
+    "NodeInfo": "cluster",
+    "FakeRayActivationError": "errors",
+    "FakeRayDeadlockError": "errors",
+    "FakeRayLeakWarning": "errors",
+    "FakeRayUnsupported": "errors",
+    "Fault": "faults",
+    "CallRecord": "introspection",
+    "DownloadRecord": "introspection",
+    "LeakReport": "introspection",
+    "PlacementGroupRecord": "introspection",
+    "TaskRecord": "introspection",
+    "NodeSpec": "topology",
+    "default_topology": "topology",
+    "gpu_node": "topology",
+    "head_node": "topology",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CallRecord",
