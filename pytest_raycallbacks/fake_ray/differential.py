@@ -213,6 +213,22 @@ def attempt(fn: Callable[[], Any]) -> Any:
         return error_outcome(exc)
 
 
+def attempt_until_error(fn: Callable[[], Any], timeout_s: float) -> dict[str, Any]:
+    """Call ``fn()`` until it raises (bounded): the error outcome, or ``{"error": None}``.
+
+    ``ray.kill`` is asynchronous on a real cluster: a call made right after it can still be
+    served, more so on a loaded machine, so "the actor is dead" is awaited, not sampled.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        outcome = attempt(fn)
+        if isinstance(outcome, dict) and outcome.get("error"):
+            return outcome
+        if time.monotonic() >= deadline:
+            return {"error": None, "message": f"still answering after {timeout_s:g} s"}
+        time.sleep(0.05)
+
+
 @dataclass(frozen=True)
 class Env:
     """What a scenario gets: the topology and the wait times to use."""
@@ -798,7 +814,9 @@ def actor_in_bundle(env: Env) -> Outcome:
         calls = ray.get([actor.add.remote(1), actor.add.remote(2)], timeout=env.ready_s)
         devices = list(ray.get(actor.devices.remote(), timeout=env.ready_s))
         ray.kill(actor)
-        after = attempt(lambda: ray.get(actor.add.remote(1), timeout=env.ready_s))
+        after = attempt_until_error(
+            lambda: ray.get(actor.add.remote(1), timeout=env.ready_s), env.ready_s
+        )
         return {
             "calls": calls,
             "devices": devices,
