@@ -22,8 +22,9 @@ Importing this package does not import Ray (``FakeRayCluster`` imports it when s
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pytest_raycallbacks._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .cluster import FakeRayCluster, NodeInfo
@@ -65,13 +66,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

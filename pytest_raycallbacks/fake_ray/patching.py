@@ -34,7 +34,7 @@ import importlib
 import sys
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -291,14 +291,18 @@ def activate(engine: Engine) -> None:
             _atexit_registered = True
 
 
-def _rebind_everywhere(functions: dict[int, tuple[Any, Callable[..., Any]]]) -> None:
-    wanted = set(functions)
+def _namespaces_holding(ids: set[int]) -> Iterator[dict[str, Any]]:
+    """The ``__dict__`` of every loaded module that binds an object whose ``id`` is in ``ids``."""
     for module in list(sys.modules.values()):
         namespace = (
             getattr(module, "__dict__", None) if isinstance(module, types.ModuleType) else None
         )
-        if not isinstance(namespace, dict) or wanted.isdisjoint(map(id, namespace.values())):
-            continue
+        if isinstance(namespace, dict) and not ids.isdisjoint(map(id, namespace.values())):
+            yield namespace
+
+
+def _rebind_everywhere(functions: dict[int, tuple[Any, Callable[..., Any]]]) -> None:
+    for namespace in _namespaces_holding(set(functions)):
         for name, value in list(namespace.items()):
             entry = functions.get(id(value))
             if entry is not None and entry[0] is value:
@@ -340,12 +344,7 @@ def _sweep() -> None:
     ids = set(_originals)
     if not ids:
         return
-    for module in list(sys.modules.values()):
-        namespace = (
-            getattr(module, "__dict__", None) if isinstance(module, types.ModuleType) else None
-        )
-        if not isinstance(namespace, dict) or ids.isdisjoint(map(id, namespace.values())):
-            continue
+    for namespace in _namespaces_holding(ids):
         for name, value in list(namespace.items()):
             original = _originals.get(id(value))
             if original is not None and _dispatchers.get(id(original)) is value:
