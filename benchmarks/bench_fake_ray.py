@@ -45,7 +45,7 @@ def small_scenario() -> None:
     import ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    from pytest_raycallbacks.fake_ray.differential import where_am_i
+    from tests.fake_ray.differential import where_am_i
 
     pg = ray.util.placement_group([{"GPU": 1}, {"GPU": 1}], strategy="PACK")
     assert pg.wait(30)
@@ -94,7 +94,7 @@ def fmt_ms(seconds: float) -> str:
 
 
 def reference_nodes() -> list[Any]:
-    from pytest_raycallbacks.fake_ray.differential import REFERENCE_NODES
+    from tests.fake_ray.differential import REFERENCE_NODES
 
     return list(REFERENCE_NODES)
 
@@ -149,7 +149,7 @@ def run_real(repeat: int, cache: str) -> tuple[float, list[float], list[float]]:
     import ray
     from ray.cluster_utils import Cluster
 
-    from pytest_raycallbacks.fake_ray.differential import wait_until_idle
+    from tests.fake_ray.differential import wait_until_idle
 
     temp = tempfile.mkdtemp(prefix="rcb-bench-", dir="/tmp")
     saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "CUDA_VISIBLE_DEVICES", "PYTHONPATH")}

@@ -10,8 +10,10 @@ Modules, each with one job:
 * :mod:`.cluster` -- :class:`FakeRayCluster`, the context manager and test handle;
 * :mod:`.fixture` -- the pytest fixture and marker;
 * :mod:`.patching` -- routing Ray's API to the fake and restoring it by identity;
+* :mod:`.active` -- which fake cluster is active in the process;
 * :mod:`.api` -- the fake implementation of each Ray function;
-* :mod:`.engine` -- state, scheduling, waits and task execution;
+* :mod:`.engine` -- state, scheduling, waits and task execution (a core and one module per
+  job: nodes, groups, objects, scheduling, execution, actors, describing);
 * :mod:`.placement` -- PACK / SPREAD / STRICT_PACK / STRICT_SPREAD;
 * :mod:`.model`, :mod:`.resources`, :mod:`.topology`, :mod:`.ids`, :mod:`.clock`,
   :mod:`.context`, :mod:`.environ`, :mod:`.refs`, :mod:`.actors`, :mod:`.faults`,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 from ray.actor import ActorHandle
 
+from .active import active_engine
 from .errors import FakeRayUnsupported
 from .refs import FakeObjectRef
 
@@ -114,8 +115,6 @@ class FakeActorHandle(ActorHandle[Any]):
 
 
 def _rebuild_handle(actor_id: bytes) -> FakeActorHandle:
-    from .patching import active_engine
-
     engine = active_engine()
     return FakeActorHandle(engine, engine.actors[actor_id])
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -153,10 +153,8 @@ class FakeRayCluster:
                 self._own_cache_dir = True
             else:
                 self._cache_dir = Path(str(self._cache_option))
-            specs = [
-                NodeSpec(**{**_fields(s), "env": {MODEL_CACHE_ENV: str(self._cache_dir), **s.env}})
-                for s in specs
-            ]
+            cache_env = {MODEL_CACHE_ENV: str(self._cache_dir)}
+            specs = [replace(s, env={**cache_env, **s.env}) for s in specs]
         try:
             engine = Engine(specs, **self._options)
             engine.connected = self._connected
@@ -256,9 +254,7 @@ class FakeRayCluster:
                 raise TypeError("give either a NodeSpec/mapping or keyword fields, not both")
             new = NodeSpec.coerce(spec)
         if self._cache_dir is not None:
-            new = NodeSpec(
-                **{**_fields(new), "env": {MODEL_CACHE_ENV: str(self._cache_dir), **new.env}}
-            )
+            new = replace(new, env={MODEL_CACHE_ENV: str(self._cache_dir), **new.env})
         return self._node_info(self.engine.add_node(new))
 
     def remove_node(self, node: str) -> NodeInfo:
@@ -467,9 +463,3 @@ class FakeRayCluster:
         return (
             f"<FakeRayCluster {self._options['name']!r} {state}, {len(self._specs)} initial nodes>"
         )
-
-
-def _fields(spec: NodeSpec) -> dict[str, Any]:
-    from dataclasses import fields
-
-    return {f.name: getattr(spec, f.name) for f in fields(spec)}

@@ -16,7 +16,7 @@ from .errors import FakeRayUnsupported
 from .resources import from_units, gpu_ids
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .engine.core import EngineCore
     from .model import Actor, Node, Task
 
 _ACCELERATOR_KINDS = (
@@ -36,7 +36,7 @@ _ACCELERATOR_KINDS = (
 class TaskContext:
     """The task a thread runs for; ``blocked`` counts its threads waiting on the fake."""
 
-    engine: Engine
+    engine: EngineCore
     task: Task
     node: Node
     actor: Actor | None = None
@@ -46,13 +46,13 @@ class TaskContext:
 CURRENT: ContextVar[TaskContext | None] = ContextVar("fake_ray_current_task", default=None)
 
 
-def current(engine: Engine) -> TaskContext | None:
+def current(engine: EngineCore) -> TaskContext | None:
     """The calling task's context, if it belongs to ``engine``."""
     ctx = CURRENT.get()
     return ctx if ctx is not None and ctx.engine is engine else None
 
 
-def current_node(engine: Engine) -> Node:
+def current_node(engine: EngineCore) -> Node:
     """The node the caller runs on (the head node for the driver)."""
     ctx = current(engine)
     return ctx.node if ctx is not None else engine.head
@@ -66,7 +66,7 @@ class FakeRuntimeContext:
     ``None``). Anything not modelled raises :class:`FakeRayUnsupported`.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineCore) -> None:
         self._engine = engine
 
     def _ctx(self) -> TaskContext | None:

@@ -58,9 +58,6 @@ class IdFactory:
     def actor_id(self) -> bytes:
         return self._unique("actor", 12) + JOB_ID
 
-    def worker_id(self) -> str:
-        return self._unique("worker", 28).hex()
-
 
 def object_id(task_id: bytes, index: int) -> bytes:
     """The id of return value ``index`` (1-based, as Ray counts) of ``task_id``."""

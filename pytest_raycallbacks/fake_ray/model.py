@@ -136,10 +136,6 @@ class Task:
     def hex(self) -> str:
         return self.task_id.hex()
 
-    @property
-    def holds_resources(self) -> bool:
-        return self.node is not None
-
 
 @dataclass(eq=False)
 class ObjectEntry:

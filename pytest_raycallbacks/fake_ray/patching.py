@@ -8,9 +8,9 @@ How (the technique freezegun uses for names already bound in loaded modules):
    ``_remote`` methods of ``RemoteFunction`` and ``ActorClass`` (so ``@ray.remote``
    functions and actor classes defined before the fake started reach it too).
 2. Each target gets one *dispatcher* per process (a ``functools.wraps`` copy): while a fake
-   cluster is active it calls the fake implementation and logs the call; otherwise it calls
-   the original. Functions the fake does not model get a dispatcher that raises
-   :class:`~.errors.FakeRayUnsupported`.
+   cluster is active (:mod:`.active` says which) it calls the fake implementation and logs
+   the call; otherwise it calls the original. Functions the fake does not model get a
+   dispatcher that raises :class:`~.errors.FakeRayUnsupported`.
 3. On activation every module in ``sys.modules`` whose namespace holds a target (compared by
    identity: ``import ray; ray.get``, ``from ray.util import placement_group`` and
    ``from ray.util.placement_group import placement_group`` done at import time alike) has
@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import active, environ
 from .errors import FakeRayActivationError
 
 if TYPE_CHECKING:
@@ -68,27 +69,11 @@ class Target:
 
 
 _state_lock = threading.RLock()
-_active: Engine | None = None
 _dispatchers: dict[int, Callable[..., Any]] = {}  # id(original) -> dispatcher
 _originals: dict[int, Any] = {}  # id(dispatcher) -> original (keeps both alive)
 _restore_log: list[tuple[dict[str, Any], str, Any]] = []
 _class_log: list[tuple[type, str, Any]] = []
 _atexit_registered = False
-
-
-def active_engine() -> Engine:
-    """The engine of the active fake cluster (raises if none is active)."""
-    engine = _active
-    if engine is None:
-        raise FakeRayActivationError(
-            "no fake Ray cluster is active: objects of a fake cluster can only be used "
-            "while it runs (inside `with FakeRayCluster():` or the fake_ray_cluster fixture)"
-        )
-    return engine
-
-
-def is_active() -> bool:
-    return _active is not None
 
 
 def targets() -> list[Target]:
@@ -228,7 +213,7 @@ def _dispatcher(original: Any, target: Target) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def dispatch(*args: Any, **kwargs: Any) -> Any:
-        engine = _active
+        engine = active.active_engine_or_none()
         if engine is None:
             return original(*args, **kwargs)
         seq = engine.next_call_seq()
@@ -254,9 +239,9 @@ def _unwrap(value: Any) -> Any:
 
 def activate(engine: Engine) -> None:
     """Route Ray's API to ``engine`` (see the module doc). One fake cluster at a time."""
-    global _active, _atexit_registered
+    global _atexit_registered
     with _state_lock:
-        if _active is not None:
+        if active.is_active():
             raise FakeRayActivationError(
                 "another fake Ray cluster is already active in this process; one process "
                 "has one Ray driver, so only one fake cluster can be active at a time"
@@ -279,13 +264,11 @@ def activate(engine: Engine) -> None:
                     continue
                 functions[id(original)] = (original, _dispatcher(original, target))
             _rebind_everywhere(functions)
-            from . import environ
-
             environ.install()
         except BaseException:
             _restore()
             raise
-        _active = engine
+        active.set_active(engine)
         if not _atexit_registered:
             atexit.register(deactivate)
             _atexit_registered = True
@@ -312,11 +295,10 @@ def _rebind_everywhere(functions: dict[int, tuple[Any, Callable[..., Any]]]) -> 
 
 def deactivate() -> None:
     """Undo :func:`activate`: every rebound name gets its original object back."""
-    global _active
     with _state_lock:
-        if _active is None and not _restore_log and not _class_log:
+        if not active.is_active() and not _restore_log and not _class_log:
             return
-        _active = None
+        active.set_active(None)
         _restore()
 
 
@@ -332,8 +314,6 @@ def _restore() -> None:
         cls, name, original = _class_log.pop()
         setattr(cls, name, original)
     _sweep()
-    from . import environ
-
     environ.uninstall()
     if errors:  # pragma: no cover
         raise errors[0]
@@ -349,8 +329,3 @@ def _sweep() -> None:
             original = _originals.get(id(value))
             if original is not None and _dispatchers.get(id(original)) is value:
                 namespace[name] = original
-
-
-def dispatcher_for(original: Any) -> Callable[..., Any] | None:
-    """The dispatcher standing in for ``original`` (for tests of the rebinding)."""
-    return _dispatchers.get(id(original))

@@ -18,11 +18,7 @@ from typing import Any
 import ray
 from ray import ObjectRef
 
-
-def _active_engine() -> Any:
-    from .patching import active_engine
-
-    return active_engine()
+from .active import active_engine
 
 
 class FakeObjectRef(ObjectRef):  # type: ignore[misc,type-arg]
@@ -52,7 +48,7 @@ class FakeObjectRef(ObjectRef):  # type: ignore[misc,type-arg]
 
     def future(self) -> concurrent.futures.Future[Any]:
         """A future resolved (in a helper thread) with what ``ray.get`` returns."""
-        engine = _active_engine()
+        engine = active_engine()
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
 
         def resolve() -> None:

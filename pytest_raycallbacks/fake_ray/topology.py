@@ -16,7 +16,7 @@ are ``ray.io/node-id`` plus ``ray.io/accelerator-type`` where it has a type, plu
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final
 
 GIB: Final = 1024**3
@@ -138,9 +138,5 @@ def resolve_nodes(
         raise ValueError("only one node may say head=True")
     if not heads:
         first = specs[0]
-        specs = [NodeSpec(**{**_as_dict(first), "head": True}), *specs[1:]]
+        specs = [replace(first, head=True), *specs[1:]]
     return list(specs)
-
-
-def _as_dict(spec: NodeSpec) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in fields(spec)}

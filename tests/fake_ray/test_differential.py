@@ -1,4 +1,4 @@
-"""The differential scenario table (``pytest_raycallbacks.fake_ray.differential``).
+"""The differential scenario table (``tests/fake_ray/differential``).
 
 * Offline: every scenario runs on a fake cluster of the reference topology and must give
   the outcome real Ray 2.60 gave on that topology (``differential_golden.json``, recorded
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_raycallbacks.fake_ray import FakeRayCluster
-from pytest_raycallbacks.fake_ray.differential import (
+from tests.fake_ray.differential import (
     REFERENCE_NODES,
     SCENARIOS,
     Env,

@@ -24,6 +24,7 @@ from pytest_raycallbacks.fake_ray import (
     FakeRayActivationError,
     FakeRayCluster,
     FakeRayUnsupported,
+    active,
     patching,
 )
 
@@ -164,7 +165,7 @@ def test_restored_when_the_with_block_raises() -> None:
     with pytest.raises(KeyboardInterrupt), FakeRayCluster():
         raise KeyboardInterrupt
     assert _targets_snapshot() == before
-    assert not patching.is_active()
+    assert not active.is_active()
 
 
 INNER_TESTS = """
@@ -203,14 +204,14 @@ def test_restored_after_a_failing_and_an_interrupted_test(tmp_path: Path) -> Non
     )
     assert code == pytest.ExitCode.INTERRUPTED
     assert _targets_snapshot() == before
-    assert not patching.is_active()
+    assert not active.is_active()
     assert ray.util.placement_group is ORIGINAL["placement_group"]
 
 
 def test_only_one_fake_cluster_at_a_time() -> None:
     with FakeRayCluster(), pytest.raises(FakeRayActivationError, match="already active"):
         FakeRayCluster().start()
-    assert not patching.is_active()
+    assert not active.is_active()
 
 
 def test_dispatchers_left_behind_delegate_to_real_ray() -> None:
