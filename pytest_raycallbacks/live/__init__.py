@@ -9,10 +9,15 @@ Modules, one job each:
 * :mod:`.environment` the environment the cluster's processes start in; xdist identity
 * :mod:`.processes`   our processes, by ownership token; ending exactly those
 * :mod:`.waits`       bounded waits whose errors name what was awaited
+* :mod:`.wording`     how messages name nodes and exceptions
+* :mod:`.supervisor`  driving the keeper child process; :mod:`.keeper` is that process
+* :mod:`.local_start` starting a local cluster's nodes through the keeper
+* :mod:`.driver`      this process's Ray driver: importing Ray, RAY_ADDRESS, connecting
+* :mod:`.teardown`    stopping what we started; leaving an existing cluster as found
 * :mod:`.inventory`   nodes, and the placement groups / actors we created (leak checks)
 * :mod:`.remote`      code that runs on the workers (initialize_node actor, probes)
 * :mod:`.execution`   running that code from the driver, bounded, with clear errors
-* :mod:`.cluster`     :class:`LiveCluster`: lifecycle and the handle
+* :mod:`.cluster`     :class:`LiveCluster`: the handle, its lifecycle, topology and leaks
 * :mod:`.fixture`     the pytest fixture
 """
 

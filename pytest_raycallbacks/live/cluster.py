@@ -17,15 +17,16 @@ Contract:
 * One per process: a process's Ray driver connects to one cluster, so :meth:`start` refuses
   (:class:`~.errors.DriverBusyError`) when another ``LiveCluster`` is active or Ray is
   already connected elsewhere. :func:`active_cluster` returns the active one.
-* Hygiene (local modes): the nodes are started by a child process of ours, the keeper
-  (:mod:`.keeper`), so a hung start can be ended and pytest's process gets none of Ray's
-  signal or exit handlers. No dashboard; Ray picks free ports; Ray's files live in a short
-  folder of our own, removed by :meth:`close`. Every process started carries the cluster's
-  token; :meth:`close` ends those processes only (the keeper stops its nodes, then any
-  straggler carrying the token is ended) and never runs ``ray stop``.
+* Hygiene (local modes): the nodes are started (:mod:`.local_start`) by a child process of
+  ours, the keeper (:mod:`.keeper`), so a hung start can be ended and pytest's process gets
+  none of Ray's signal or exit handlers. No dashboard; Ray picks free ports; Ray's files
+  live in a short folder of our own, removed by :meth:`close`. Every process started
+  carries the cluster's token; :meth:`close` ends those processes only (the keeper stops
+  its nodes, then any straggler carrying the token is ended: :mod:`.teardown`) and never
+  runs ``ray stop``.
 * ``RAY_ADDRESS`` is removed from the environment while the cluster runs (with a
   :class:`~.errors.RayAddressIgnoredWarning` when it was set and is not the address we were
-  asked to use) and restored by :meth:`close`.
+  asked to use) and restored by :meth:`close` (:mod:`.driver`).
 * Bounds: cluster start, node joins and removals, tasks and placement groups each wait at
   most their ``config`` bound and raise :class:`~.errors.WaitTimeoutError` naming what was
   awaited. A failed start leaves nothing running.
@@ -35,39 +36,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import socket
-import tempfile
 import time
 import uuid
-import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-from . import execution, inventory
-from .config import SIMULATED_HEALTH_CHECKS, LiveClusterConfig, Mode, NodeSpec, config_from_env
-from .environment import XdistWorker, apply_changes, node_environment, xdist_worker
-from .errors import (
-    ClusterStartError,
-    DriverBusyError,
-    LeakError,
-    LiveClusterError,
-    ModeError,
-    NoPhysicalGPUError,
-    RayAddressIgnoredWarning,
-    WaitTimeoutError,
-)
-from .gpus import GpuDetection, detect_physical_gpus, partition_gpus
+from . import driver, execution, inventory, local_start, teardown
+from .config import LiveClusterConfig, Mode, NodeSpec, config_from_env
+from .environment import XdistWorker, xdist_worker
+from .errors import DriverBusyError, LeakError, ModeError, NoPhysicalGPUError
+from .gpus import GpuDetection, detect_physical_gpus, share_for_worker
 from .inventory import Leaks, NodeInfo, Snapshot
-from .processes import OwnedProcess, processes_with_token, terminate
-from .remote import GpuView, RemoteInitResult, detect_gpus_on_node
+from .local_start import MAX_TEMP_DIR_LEN
+from .processes import OwnedProcess, processes_with_token
+from .remote import GpuView, RemoteInitResult
 from .supervisor import KeeperProcess
-from .waits import wait_until
+from .wording import short_id
 
-#: Ray's unix socket paths must stay under 108 bytes; its session folder adds ~70.
-MAX_TEMP_DIR_LEN: Final = 36
+__all__ = ["MAX_TEMP_DIR_LEN", "LiveCluster", "active_cluster"]
 
 _active: weakref.ReferenceType[LiveCluster] | None = None
 
@@ -122,23 +109,12 @@ class LiveCluster:
         begin = time.monotonic()
         wanted = self.config.wanted_mode
         detection = self._detect_gpus() if wanted in ("physical", "auto") else None
-        self._ray = _import_ray()
-        other = active_cluster()
-        if other is not None:
-            raise DriverBusyError(
-                f"another LiveCluster ({other.mode} at {other.address}) is active in this "
-                "process, and one process's Ray driver connects to one cluster only: use "
-                "that one (in pytest, the session's gpu_ray_cluster fixture) or close it first"
-            )
-        if self._ray.is_initialized():
-            raise DriverBusyError(
-                "Ray is already initialized in this process (connected to "
-                f"{_connected_address(self._ray)!r}), and one process's driver connects to "
-                "one cluster only: let the live cluster start before anything calls "
-                "ray.init(), or call ray.shutdown() first"
-            )
-        self.namespace = self.namespace or _default_namespace(self.xdist)
-        self._take_ray_address()
+        self._ray = driver.import_ray()
+        self._refuse_busy_driver()
+        self.namespace = self.namespace or driver.default_namespace(self.xdist)
+        self._saved_ray_address, self.ignored_ray_address = driver.take_ray_address(
+            self.config.address
+        )
         self._starting = True
         try:
             if wanted == "address":
@@ -167,7 +143,7 @@ class LiveCluster:
             return
         try:
             if self.mode == "address":
-                self._close_address()
+                teardown.leave_address(self._ray, self.cleanup, self.address)
             elif self._keeper is not None or self.token:
                 self._teardown_local()
         finally:
@@ -177,32 +153,27 @@ class LiveCluster:
     # ------------------------------------------------------------------ starting
 
     def _detect_gpus(self) -> GpuDetection:
-        detection = detect_physical_gpus()
-        if self.xdist is not None and detection.count:
-            ids = partition_gpus(detection.ids, self.xdist.index, self.xdist.count)
-            detection = GpuDetection(
-                ids,
-                detection.source,
-                (
-                    *detection.tried,
-                    f"xdist worker {self.xdist.name} of {self.xdist.count} gets {list(ids)}",
-                ),
-            )
+        detection = share_for_worker(detect_physical_gpus(), self.xdist)
         self.gpu_detection = detection
-        if self.config.gpus == "physical" and not detection.count:
-            hint = (
-                f" With xdist, worker {self.xdist.name} of {self.xdist.count} got none of the "
-                "GPUs: run with at most as many workers as GPUs."
-                if self.xdist is not None
-                else ""
-            )
-            raise NoPhysicalGPUError(
-                "physical GPUs were required (--raycallbacks-gpus=physical) but none were "
-                f"found on this machine: {detection.explain()}.{hint} Run on a machine with "
-                "NVIDIA GPUs and drivers, or use --raycallbacks-gpus=simulate (logical GPUs) or "
-                "auto (physical when present, else simulated)."
-            )
+        if self.config.gpus == "physical":
+            local_start.require_gpus(detection, self.xdist)
         return detection
+
+    def _refuse_busy_driver(self) -> None:
+        other = active_cluster()
+        if other is not None:
+            raise DriverBusyError(
+                f"another LiveCluster ({other.mode} at {other.address}) is active in this "
+                "process, and one process's Ray driver connects to one cluster only: use "
+                "that one (in pytest, the session's gpu_ray_cluster fixture) or close it first"
+            )
+        if self._ray.is_initialized():
+            raise DriverBusyError(
+                "Ray is already initialized in this process (connected to "
+                f"{driver.connected_address(self._ray)!r}), and one process's driver connects "
+                "to one cluster only: let the live cluster start before anything calls "
+                "ray.init(), or call ray.shutdown() first"
+            )
 
     def _start_simulated(self) -> None:
         self.mode = "simulate"
@@ -219,237 +190,85 @@ class LiveCluster:
     def _start_local(
         self, nodes: tuple[NodeSpec, ...], *, simulate: bool, devices: tuple[str, ...] | None
     ) -> None:
+        assert self.mode is not None
         self.token = uuid.uuid4().hex
-        self.temp_dir = _make_temp_dir(self.config.tmp_root, self.xdist)
-        Path(self.temp_dir, "ray").mkdir()  # where Ray's "current cluster" file goes
-        changes = node_environment(
-            token=self.token,
-            ray_tmpdir=self.temp_dir,
-            simulate=simulate,
-            cuda_visible_devices=devices,
+        self.temp_dir = local_start.make_temp_dir(self.config.tmp_root, self.xdist)
+        env = local_start.keeper_environment(
+            token=self.token, temp_dir=self.temp_dir, simulate=simulate, devices=devices
         )
-        env = apply_changes(os.environ, changes)
         bound = self.config.start_timeout_s
         deadline = time.monotonic() + bound
-        what = f"the Ray head node and {len(nodes) - 1} more node(s) to start"
         try:
             self._keeper = KeeperProcess(env, os.path.join(self.temp_dir, "keeper.log"))
-            answer = self._keeper.request(
-                what,
-                bound,
-                op="start",
-                head=self._node_args(nodes[0], head=True),
-                workers=[self._node_args(spec, head=False) for spec in nodes[1:]],
-                timeout_s=bound,
+            started = local_start.start_nodes(
+                self._keeper,
+                self.config,
+                nodes,
+                mode=self.mode,
                 temp_dir=self.temp_dir,
+                timeout_s=bound,
             )
-            self.address = str(answer["address"])
-            self._node_ids = [str(n["node_id"]) for n in answer["nodes"]]
-            self._head_id = next(str(n["node_id"]) for n in answer["nodes"] if n["head"])
+            self.address = started.address
+            self._node_ids = list(started.node_ids)
+            self._head_id = started.head_id
             self._connect()
-            self._wait_nodes_alive(
-                set(self._node_ids), max(1.0, deadline - time.monotonic()), "to join"
+            inventory.wait_nodes_alive(
+                self._ray,
+                self._node_ids,
+                where=self.address,
+                timeout_s=max(1.0, deadline - time.monotonic()),
             )
         except BaseException as exc:
-            logs = self._log_tail()
+            logs = local_start.log_tail(self._keeper, self.temp_dir)
             self._teardown_local(orderly=False)  # a failed keeper may be busy: kill it
-            if not isinstance(exc, Exception):
-                raise  # KeyboardInterrupt and the like pass through untouched
-            if isinstance(exc, LiveClusterError):
-                if logs:
-                    exc.add_note(logs)
-                if isinstance(exc, (ClusterStartError, WaitTimeoutError)):
-                    raise
-            raise ClusterStartError(
-                f"could not start the {self.mode} Ray cluster ({len(nodes)} node(s)): "
-                f"{type(exc).__name__}: {exc}" + (f"\n{logs}" if logs else "")
-            ) from exc
-        self._initial_node_ids = tuple(self._node_ids)
-
-    def _node_args(self, spec: NodeSpec, *, head: bool) -> dict[str, Any]:
-        args: dict[str, Any] = {
-            "num_cpus": spec.num_cpus,
-            "num_gpus": spec.num_gpus,
-            "object_store_memory": self.config.object_store_memory,
-        }
-        if spec.resources:
-            args["resources"] = dict(spec.resources)
-        if head:
-            # Ray 2.60 always runs its API server (dashboard.py); without the dashboard it
-            # loads no dashboard module and no frontend. dashboard_port=None makes it look
-            # for a free port from 8265 on instead of insisting on 8265.
-            args.update(
-                include_dashboard=False,
-                dashboard_port=None,
-                dashboard_agent_listen_port=0,
-                temp_dir=self.temp_dir,
+            failure = local_start.start_failure(
+                exc, f"the {self.mode} Ray cluster ({len(nodes)} node(s))", logs
             )
-            system_config = self.config.system_config
-            if system_config is None and self.mode == "simulate":
-                system_config = SIMULATED_HEALTH_CHECKS
-            if system_config:
-                args["_system_config"] = dict(system_config)
-        return args
+            if failure is exc:
+                raise
+            raise failure from exc
+        self._initial_node_ids = tuple(self._node_ids)
 
     def _start_address(self) -> None:
         self.mode = "address"
         address = str(self.config.address)
-        if address.startswith("ray://"):
-            raise ClusterStartError(
-                f"--raycallbacks-ray-address={address!r} is a Ray Client address; the live "
-                "cluster needs a driver connected to the cluster's GCS (host:port). Run pytest "
-                "on a node of the cluster (or as a Ray job) with the GCS address, e.g. "
-                "--raycallbacks-ray-address=10.0.0.1:6379"
-            )
-        _check_reachable(address, timeout_s=min(10.0, self.config.start_timeout_s))
+        driver.check_address(address, timeout_s=min(10.0, self.config.start_timeout_s))
         self.address = address
         self._connect()
-        self._probe_address_gpus()
+        self.physical = driver.probe_physical(self, self.nodes())
         if self.config.gpus == "physical" and not self.physical:
-            nodes = ", ".join(f"{n.node_id[:12]}: {n.gpus} GPU" for n in self.nodes())
-            self._close_address()
+            nodes = ", ".join(f"{short_id(n.node_id)}: {n.gpus} GPU" for n in self.nodes())
+            teardown.leave_address(self._ray, self.cleanup, self.address)
             raise NoPhysicalGPUError(
                 "physical GPUs were required (--raycallbacks-gpus=physical) but the cluster at "
                 f"{address} has none that are real devices ({nodes or 'no nodes'}); point "
                 "--raycallbacks-ray-address at a cluster with GPU nodes"
             )
 
-    def _probe_address_gpus(self) -> None:
-        gpu_nodes = [n for n in self.nodes() if n.gpus]
-        found = []
-        for node in gpu_nodes:
-            detection = execution.run_remote(
-                self,
-                detect_gpus_on_node,
-                what=f"a probe of node {node.node_id[:12]}'s GPU devices",
-                timeout_s=min(self.config.task_timeout_s, 60.0),
-                **execution._node_affinity(node.node_id),
-            )
-            found.append(detection.count > 0)
-        self.physical = bool(found) and all(found)
-
     def _connect(self) -> None:
-        ray = self._ray
-        ray.init(
-            address=self.address,
-            namespace=self.namespace,
-            runtime_env=dict(self.config.runtime_env) if self.config.runtime_env else None,
-            logging_level="ERROR",
-            log_to_driver=self.config.log_to_driver,
-            configure_logging=True,
+        job_id = driver.connect(
+            self._ray, address=self.address, namespace=self.namespace, config=self.config
         )
-        job_id = ray.get_runtime_context().get_job_id()
         if job_id not in self._job_ids:
             self._job_ids.append(job_id)
-
-    def _wait_nodes_alive(self, node_ids: set[str], timeout_s: float, verb: str) -> None:
-        def alive() -> bool:
-            seen = {n.node_id for n in inventory.list_nodes(self._ray)}
-            return node_ids <= seen
-
-        wait_until(
-            alive,
-            what=f"node(s) {sorted(i[:12] for i in node_ids)} {verb} the cluster at {self.address}",
-            timeout_s=timeout_s,
-            detail=lambda: (
-                "alive now: " + str([n.node_id[:12] for n in inventory.list_nodes(self._ray)])
-            ),
-        )
 
     # ------------------------------------------------------------------ stopping
 
     def _teardown_local(self, *, orderly: bool = True) -> None:
         """Disconnect, stop the nodes (``orderly``: ask the keeper; else kill it), end any
         process still carrying our token, remove our folder."""
-        ray = self._ray
-        if ray is not None and ray.is_initialized():
-            with contextlib.suppress(Exception):
-                ray.shutdown()
+        teardown.disconnect(self._ray)
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
-            try:
-                if orderly:
-                    keeper.request("stop the cluster's nodes", 60.0, op="shutdown")
-                    keeper.wait(10.0)
-            except LiveClusterError:
-                pass  # whatever is left carries our token and is ended below
-            finally:
-                keeper.kill()
-                keeper.close()
+            teardown.stop_keeper(keeper, orderly=orderly)
         self._node_ids = []
-        self.leftover_processes = self._kill_token_processes()
+        self.leftover_processes = teardown.end_token_processes(self.token)
         if self.temp_dir is not None:
-            shutil.rmtree(self.temp_dir, ignore_errors=True)
-            if os.path.exists(self.temp_dir):
-                warnings.warn(
-                    f"could not remove the live cluster's folder {self.temp_dir}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-
-    def _kill_token_processes(self) -> list[OwnedProcess]:
-        if not self.token:
-            return []
-        for _ in range(3):
-            found = processes_with_token(self.token)
-            if not found:
-                return []
-            terminate(self.token, [p.pid for p in found])
-        return processes_with_token(self.token)
-
-    def _close_address(self) -> None:
-        ray = self._ray
-        if ray is None or not ray.is_initialized():
-            return
-        try:
-            self.cleanup()
-        except Exception as exc:
-            warnings.warn(
-                f"could not remove the placement groups / actors this session created on the "
-                f"cluster at {self.address}: {exc}",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        with contextlib.suppress(Exception):
-            ray.shutdown()
-
-    def _take_ray_address(self) -> None:
-        value = os.environ.pop("RAY_ADDRESS", None)
-        self._saved_ray_address = value
-        if value is not None and value != self.config.address:
-            self.ignored_ray_address = value
-            target = (
-                f"the cluster at --raycallbacks-ray-address={self.config.address}"
-                if self.config.address
-                else "a cluster of its own"
-            )
-            warnings.warn(
-                f"RAY_ADDRESS={value!r} is set in the environment but the live cluster uses "
-                f"{target}; RAY_ADDRESS is ignored and unset while it runs (restored "
-                "afterwards). To test against that cluster pass "
-                f"--raycallbacks-ray-address={value}",
-                RayAddressIgnoredWarning,
-                stacklevel=3,
-            )
+            teardown.remove_folder(self.temp_dir)
 
     def _restore_ray_address(self) -> None:
-        if self._saved_ray_address is not None:
-            os.environ["RAY_ADDRESS"] = self._saved_ray_address
-            self._saved_ray_address = None
-
-    def _log_tail(self, lines: int = 15) -> str:
-        if not self.temp_dir:
-            return ""
-        parts = [self._keeper.log_tail(lines)] if self._keeper is not None else []
-        for path in sorted(Path(self.temp_dir).glob("session_*/logs/*")):
-            if path.suffix not in (".err", ".out", ".log") or path.stat().st_size == 0:
-                continue
-            if not any(k in path.name for k in ("gcs_server", "raylet", "monitor")):
-                continue
-            text = path.read_text(errors="replace").splitlines()[-lines:]
-            if any(text):
-                parts.append(f"--- {path.name} (last {len(text)} lines)\n" + "\n".join(text))
-        return "\n".join(parts[:4])
+        driver.restore_ray_address(self._saved_ray_address)
+        self._saved_ray_address = None
 
     # ------------------------------------------------------------------ the handle
 
@@ -550,11 +369,11 @@ class LiveCluster:
             f"a new node ({num_gpus} GPUs) to start",
             bound,
             op="add_node",
-            args=self._node_args(spec, head=False),
+            args=local_start.node_args(self.config, spec),
         )
         node_id = str(answer["node_id"])
         self._node_ids.append(node_id)
-        self._wait_nodes_alive({node_id}, bound, "to join")
+        inventory.wait_nodes_alive(self._ray, [node_id], where=self.address, timeout_s=bound)
         return next(n for n in self.nodes() if n.node_id == node_id)
 
     def remove_node(
@@ -576,19 +395,14 @@ class LiveCluster:
             )
         bound = timeout_s or self.config.node_timeout_s
         self._keeper.request(
-            f"node {node_id[:12]}'s processes to exit",
+            f"node {short_id(node_id)}'s processes to exit",
             bound,
             op="remove_node",
             node_id=node_id,
             graceful=graceful,
         )
         self._node_ids.remove(node_id)
-        ray = self.ensure_connected()
-        wait_until(
-            lambda: all(n.node_id != node_id for n in inventory.list_nodes(ray)),
-            what=f"the cluster to mark node {node_id[:12]} dead",
-            timeout_s=bound,
-        )
+        inventory.wait_node_gone(self.ensure_connected(), node_id, timeout_s=bound)
 
     @contextlib.contextmanager
     def temporary_node(self, **node_args: Any) -> Iterator[NodeInfo]:
@@ -706,56 +520,3 @@ class LiveCluster:
             f"<LiveCluster {self.mode or self.config.wanted_mode} {state} address={self.address!r}"
             f" physical={self.physical}>"
         )
-
-
-def _import_ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ClusterStartError(
-            "the live cluster needs Ray: pip install 'pytest-raycallbacks[ray]'"
-        ) from exc
-    return ray
-
-
-def _connected_address(ray: Any) -> str:
-    try:
-        return str(ray.get_runtime_context().gcs_address)
-    except Exception:
-        return "?"
-
-
-def _default_namespace(xdist: XdistWorker | None) -> str:
-    return f"raycallbacks-{xdist.name if xdist else 'main'}-{uuid.uuid4().hex[:8]}"
-
-
-def _make_temp_dir(root: str, xdist: XdistWorker | None) -> str:
-    prefix = f"rcb{xdist.index if xdist else ''}-"
-    path = tempfile.mkdtemp(prefix=prefix, dir=root)
-    if len(path) > MAX_TEMP_DIR_LEN:
-        shutil.rmtree(path, ignore_errors=True)
-        raise ClusterStartError(
-            f"the live cluster's folder {path!r} is too long for Ray's unix sockets (at most "
-            f"{MAX_TEMP_DIR_LEN} characters): set RAYCALLBACKS_RAY_TMPDIR to a short folder "
-            "such as /tmp"
-        )
-    return path
-
-
-def _check_reachable(address: str, *, timeout_s: float) -> None:
-    if address in ("auto", "local"):
-        return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ClusterStartError(
-            f"--raycallbacks-ray-address={address!r} is not host:port (the cluster's GCS "
-            "address, e.g. 10.0.0.1:6379)"
-        )
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
-    except OSError as exc:
-        raise ClusterStartError(
-            f"cannot reach the Ray cluster at {address} within {timeout_s:g} s ({exc}); check "
-            "--raycallbacks-ray-address and that the cluster is up"
-        ) from exc

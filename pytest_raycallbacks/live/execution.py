@@ -43,6 +43,7 @@ from .remote import (
     safe_unpickle_probe,
 )
 from .waits import ray_get, wait_until
+from .wording import error_text, short_id
 
 
 class ClusterContext(Protocol):
@@ -74,7 +75,8 @@ class ShipReport:
     size_bytes: int
 
 
-def _node_affinity(node_id: str | None) -> dict[str, Any]:
+def node_affinity(node_id: str | None) -> dict[str, Any]:
+    """Ray options pinning a task or actor to ``node_id`` (none when it is ``None``)."""
     if node_id is None:
         return {}
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -144,7 +146,7 @@ def run_gpu_view(
             placement_group=placement_group, placement_group_bundle_index=bundle_index
         )
     else:
-        options.update(_node_affinity(node_id))
+        options.update(node_affinity(node_id))
     where = f"bundle {bundle_index} of placement group" if placement_group is not None else "node"
     result: GpuView = run_remote(
         cluster,
@@ -172,10 +174,10 @@ def check_shippable(
     except Exception as exc:
         raise NotShippableError(
             f"{label} cannot be sent to a Ray worker: it does not pickle in this driver "
-            f"({type(exc).__name__}: {exc}). Callbacks must not hold locks, open files, "
+            f"({error_text(exc)}). Callbacks must not hold locks, open files, "
             "sockets or other process-local state; give them an import path instead.",
             stage="pickle",
-            cause=f"{type(exc).__name__}: {exc}",
+            cause=error_text(exc),
         ) from exc
     answer = run_remote(
         cluster,
@@ -184,7 +186,7 @@ def check_shippable(
         _sys_path_for(cluster, ship_sys_path),
         what=f"a Ray worker to rebuild {label}",
         timeout_s=timeout_s,
-        **_node_affinity(node_id),
+        **node_affinity(node_id),
     )
     if len(answer) == 2:
         place, error = answer
@@ -195,7 +197,7 @@ def check_shippable(
 
 def _not_rebuilt(label: str, error: TransportedError, place: WorkerPlace) -> NotShippableError:
     return NotShippableError(
-        f"{label} pickles in this driver but a Ray worker (node {place.node_id[:12]}, pid "
+        f"{label} pickles in this driver but a Ray worker (node {short_id(place.node_id)}, pid "
         f"{place.pid}) cannot rebuild it: {error.type_name.rsplit('.', 1)[-1]}: {error.message}. "
         "A local pickle round trip does not catch this: the worker imports the object's "
         "module by name, and that module (a test module, one imported with "
@@ -243,23 +245,23 @@ def run_initialize_node(
         except Exception as exc:
             raise NotShippableError(
                 f"the config's object callbacks {[_label(o) for o in objects]} cannot be sent "
-                f"to the cluster: they do not pickle in this driver ({type(exc).__name__}: "
-                f"{exc}). Use import-path specs ('pkg.module:callback') instead.",
+                f"to the cluster: they do not pickle in this driver ({error_text(exc)}). "
+                "Use import-path specs ('pkg.module:callback') instead.",
                 stage="pickle",
-                cause=f"{type(exc).__name__}: {exc}",
+                cause=error_text(exc),
             ) from exc
     else:
         payload = config.model_dump_json()
     init_options.setdefault("placement_group_timeout_s", cluster.placement_group_timeout_s)
     bound = timeout_s or cluster.task_timeout_s
-    options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, **_node_affinity(node_id)}
+    options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0, **node_affinity(node_id)}
     if runtime_env:
         options["runtime_env"] = dict(runtime_env)
     actor_cls = ray.remote(NodeInitActor).options(**options)
     actor = actor_cls.remote(_sys_path_for(cluster, ship_sys_path))
     specs = [_label(cb) for cb in config.callbacks]
     what = f"initialize_node with callbacks {specs} in an actor" + (
-        f" on node {node_id[:12]}" if node_id else ""
+        f" on node {short_id(node_id)}" if node_id else ""
     )
     try:
         envelope: InitEnvelope = ray_get(
@@ -314,7 +316,7 @@ def _kill_and_confirm(cluster: ClusterContext, ray: Any, actor: Any) -> None:
 def _translate(
     error: TransportedError, place: WorkerPlace, config: Any, objects: Sequence[Any]
 ) -> BaseException:
-    where = f"on the Ray cluster (node {place.node_id[:12]}, pid {place.pid})"
+    where = f"on the Ray cluster (node {short_id(place.node_id)}, pid {place.pid})"
     if error.stage == "unpickle":
         labels = ", ".join(_label(o) for o in objects) or "the config"
         return _not_rebuilt(f"the config with object callbacks [{labels}]", error, place)

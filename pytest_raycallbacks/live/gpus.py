@@ -8,7 +8,8 @@ Contract:
   proves a GPU exists. The result says where the answer came from and what was tried, for
   error messages.
 * :func:`partition_gpus` gives xdist worker ``k`` of ``n`` the devices ``k, k+n, ...``, so
-  parallel workers never hand the same physical GPU to two clusters.
+  parallel workers never hand the same physical GPU to two clusters;
+  :func:`share_for_worker` narrows a detection to that share and says so in its ``tried``.
 * Nothing here imports Ray.
 """
 
@@ -20,7 +21,12 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from .wording import error_text
+
+if TYPE_CHECKING:
+    from .environment import XdistWorker
 
 PROC_GPUS: Final = "/proc/driver/nvidia/gpus"
 NVIDIA_SMI_TIMEOUT_S: Final = 15.0
@@ -76,7 +82,7 @@ def detect_physical_gpus(
         except subprocess.TimeoutExpired:
             tried.append(f"nvidia-smi -L: no answer within {NVIDIA_SMI_TIMEOUT_S:g} s")
         except (OSError, subprocess.CalledProcessError) as exc:
-            tried.append(f"nvidia-smi -L failed: {_short(exc)}")
+            tried.append(f"nvidia-smi -L failed: {error_text(exc, one_line=True)}")
         else:
             devices = [_device_of(ln, i) for i, ln in enumerate(lines)]
             tried.append(f"nvidia-smi -L: {len(lines)} GPU(s)")
@@ -120,6 +126,11 @@ def partition_gpus(ids: Sequence[str], worker_index: int, worker_count: int) -> 
     return tuple(ids[worker_index::worker_count])
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+def share_for_worker(detection: GpuDetection, worker: XdistWorker | None) -> GpuDetection:
+    """``detection`` narrowed to xdist ``worker``'s share (:func:`partition_gpus`), with a
+    line in ``tried`` saying which devices it got; unchanged outside xdist or without GPUs."""
+    if worker is None or not detection.count:
+        return detection
+    ids = partition_gpus(detection.ids, worker.index, worker.count)
+    shared = f"xdist worker {worker.name} of {worker.count} gets {list(ids)}"
+    return GpuDetection(ids, detection.source, (*detection.tried, shared))

@@ -4,6 +4,8 @@ Contract:
 
 * :func:`list_nodes` reads ``ray.nodes()``: every node with its id, address, whether it is
   the head, its total resources and its GPU count (``alive_only`` by default).
+  :func:`wait_nodes_alive` and :func:`wait_node_gone` wait, bounded, until nodes have
+  joined or the cluster has marked one dead.
 * Ownership: a placement group or actor is *ours* when the job that created it is one of
   this handle's driver jobs (a placement group id ends with its job id; the actor table
   names the job). Detached actors created by our jobs are ours too. Nothing else on the
@@ -18,11 +20,12 @@ Contract:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .waits import wait_until
+from .wording import short_id
 
 _PG_GONE = ("REMOVED",)
 _ACTOR_GONE = ("DEAD",)
@@ -62,6 +65,31 @@ def list_nodes(ray: Any, *, alive_only: bool = True) -> list[NodeInfo]:
         if info.alive or not alive_only:
             nodes.append(info)
     return sorted(nodes, key=lambda n: (not n.is_head, n.node_id))
+
+
+def wait_nodes_alive(ray: Any, node_ids: Collection[str], *, where: str, timeout_s: float) -> None:
+    """Wait until every node of ``node_ids`` is alive in the cluster at ``where`` (an address,
+    for the message); the timeout lists the nodes alive at the end."""
+    wanted = set(node_ids)
+
+    def alive() -> bool:
+        return wanted <= {n.node_id for n in list_nodes(ray)}
+
+    wait_until(
+        alive,
+        what=f"node(s) {sorted(short_id(i) for i in wanted)} to join the cluster at {where}",
+        timeout_s=timeout_s,
+        detail=lambda: "alive now: " + str([short_id(n.node_id) for n in list_nodes(ray)]),
+    )
+
+
+def wait_node_gone(ray: Any, node_id: str, *, timeout_s: float) -> None:
+    """Wait until the cluster no longer lists ``node_id`` among its alive nodes."""
+    wait_until(
+        lambda: all(n.node_id != node_id for n in list_nodes(ray)),
+        what=f"the cluster to mark node {short_id(node_id)} dead",
+        timeout_s=timeout_s,
+    )
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ import sys
 import traceback
 from typing import Any, TextIO
 
+from .wording import error_text, short_id
+
 
 class Keeper:
     """Serves the protocol for one cluster."""
@@ -81,7 +83,7 @@ class Keeper:
             try:
                 self.cluster.remove_node(node, allow_graceful=True)
             except BaseException as exc:  # keep stopping the others
-                errors.append(f"{node_id[:12]}: {type(exc).__name__}: {exc}")
+                errors.append(f"{short_id(node_id)}: {error_text(exc)}")
         self.nodes.clear()
         self.cluster = None
         with contextlib.suppress(Exception):
@@ -110,7 +112,7 @@ class Keeper:
             except BaseException as exc:
                 reply = {
                     "ok": False,
-                    "error": f"{type(exc).__name__}: {exc}",
+                    "error": error_text(exc),
                     "traceback": traceback.format_exc(),
                 }
             answers.write(json.dumps(reply) + "\n")
