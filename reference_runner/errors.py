@@ -8,6 +8,8 @@ written against either hierarchy keeps working.
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 
 class CallbackError(Exception):
     """Base class of every error the callback system raises about a callback."""
@@ -44,21 +46,55 @@ class CallbackReturnError(CallbackError, TypeError):
         return (_rebuild, (type(self), self.args[0], self.__dict__), None)
 
 
+#: Why a bounded call overran (see :mod:`reference_runner.bounded`): ``"blocked-loop"`` (a
+#: blocking call inside an async callback), ``"ignored-cancel"`` (an async callback that kept
+#: going after its cancellation), ``"sync-blocked"`` (a synchronous callback still running),
+#: ``"cancelled"`` (a slow async callback, cancelled cleanly), ``"unknown"``.
+TimeoutCause = Literal["blocked-loop", "ignored-cancel", "sync-blocked", "cancelled", "unknown"]
+
+_TIMEOUT_CAUSES: Final[dict[str, str]] = {
+    "blocked-loop": (
+        "the event loop was blocked for more than {t} s inside an async callback: a blocking "
+        "call such as time.sleep or a synchronous client inside async def? use await "
+        "asyncio.sleep / asyncio.to_thread"
+    ),
+    "ignored-cancel": (
+        "the async callback was cancelled at the deadline and kept running: it catches "
+        "asyncio.CancelledError without re-raising it; re-raise CancelledError (after any "
+        "cleanup) so a call past its bound can be stopped"
+    ),
+    "sync-blocked": (
+        "the synchronous callback was still running after {t} s: a blocking call (network, "
+        "disk, a lock, a sleep)? make it return promptly, move slow work out of the callback, "
+        "or raise the bound"
+    ),
+    "cancelled": (
+        "the async callback was still awaiting after {t} s and was cancelled; make it return "
+        "promptly (move slow work out of the callback) or raise the bound"
+    ),
+    "unknown": "make it return promptly (move slow work out of the callback) or raise the bound",
+}
+
+
 class CallbackTimeoutError(CallbackError, TimeoutError):
     """A callback call did not finish within the runner's ``timeout_s``.
 
-    The runner never waits on that call again; a synchronous callback keeps running in its
-    (daemon) thread until it returns on its own.
+    ``cause`` says why (a :data:`TimeoutCause`); the message names the rule and the likely
+    cause. The runner never waits on that call again; a call that blocks keeps its (daemon)
+    thread until it returns on its own.
     """
 
-    def __init__(self, *, callback: str, phase: str, timeout_s: float) -> None:
+    def __init__(
+        self, *, callback: str, phase: str, timeout_s: float, cause: TimeoutCause = "unknown"
+    ) -> None:
         self.callback = callback
         self.phase = phase
         self.timeout_s = timeout_s
+        self.cause = cause
+        hint = _TIMEOUT_CAUSES.get(cause, _TIMEOUT_CAUSES["unknown"]).format(t=f"{timeout_s:g}")
         self._message = (
-            f"callback {callback} did not finish phase {phase!r} within {timeout_s:g} s; "
-            "make it return promptly (move slow work out of the callback or raise the "
-            "runner's timeout_s)"
+            f"callback {callback} did not finish phase {phase!r} within {timeout_s:g} s (every "
+            f"callback call must return within the runner's timeout_s): {hint}"
         )
         super().__init__(self._message)
 

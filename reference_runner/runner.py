@@ -1,6 +1,6 @@
 """The callback runner: calls each callback in order and merges what it returns.
 
-Contract (DESIGN §2):
+Contract (docs/design.md §The callback contract):
 
 * ``await runner.run(phase, config)`` calls every callback as
   ``callback(phase, config, runner.data)`` in list order. Coroutine functions, and callables
@@ -11,14 +11,25 @@ Contract (DESIGN §2):
   anything of that return is merged.
 * Reserved keys (:mod:`reference_runner.reserved`) are type-checked after every call,
   whether returned or written into ``data`` in place.
+* A rejected call (one that ends in :class:`CallbackReturnError`: a bad return value, a bad
+  in-place write, or such an error raised by a callback adapter) leaves ``data`` as it was
+  before that call, under either error policy: its return is not merged and its in-place
+  writes (``data[k] = v``, ``del``, ``update``, ``setdefault``, ``pop``, ...) are undone, so
+  a rejected ``data["skip_default_init"] = "yes"`` never reaches the system. The keys and
+  values are restored; a key the call deleted comes back at the end of the key order.
+  Changes *inside* a value (``data["x"]["y"] = 1``) are not writes to ``data`` and stay.
 * An ``Exception`` from a callback is re-raised as itself, with a note naming the callback
   and phase (``error_policy="raise"``), or logged and collected in :attr:`errors`
-  (``error_policy="continue"``). What was set before the failure stays in ``data``.
+  (``error_policy="continue"``). What was set before the failure stays in ``data`` (the
+  writes of a rejected call excepted, see above).
   ``BaseException``\\ s that are not ``Exception`` (``SystemExit``, ``KeyboardInterrupt``,
   ``CancelledError``) pass through untouched.
-* With ``timeout_s=None`` synchronous callbacks run inline (the fast path). With a timeout,
-  each call runs under that bound (synchronous ones in a daemon thread) and one that overruns
-  raises :class:`CallbackTimeoutError`; the runner never waits on it again.
+* With ``timeout_s=None`` callbacks run inline on the caller's loop (the fast path). With a
+  timeout, each call runs on the runner's worker thread and event loop, bounded, and one
+  that overruns raises :class:`CallbackTimeoutError` saying why (a blocked loop, an ignored
+  cancellation, a blocking ``def``); the runner never waits on it again
+  (:mod:`reference_runner.bounded` explains the choice and its cost). :meth:`close` stops
+  the worker (also done when the runner is garbage-collected).
 * With ``trace=True``, :attr:`trace` records every call: phase, callback, keys returned /
   added / changed / removed, duration and outcome, and :meth:`key_origins` says who set
   which key in which phase. ``strict=True`` traces and also compares one level inside
@@ -31,14 +42,15 @@ Contract (DESIGN §2):
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import functools
 import inspect
 import logging
-import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal
 
+from .bounded import BoundedCaller
 from .errors import CallbackError, CallbackReturnError, CallbackTimeoutError
 from .naming import describe_callback
 from .reserved import RESERVED_KEY_SET, reserved_key_problem
@@ -78,8 +90,9 @@ class CallbackRunner:
         callbacks: the callables to run, in order (use :func:`load_callback` for specs).
         error_policy: ``"raise"`` (default) re-raises a callback's exception;
             ``"continue"`` logs it, records it in :attr:`errors` and goes on.
-        timeout_s: bound on each call, in seconds; ``None`` runs synchronous callbacks
-            inline and awaits asynchronous ones without bound.
+        timeout_s: bound on each call, in seconds, run on the runner's own worker thread
+            and event loop (:mod:`reference_runner.bounded`; :meth:`close` stops it);
+            ``None`` runs callbacks inline on the caller's loop, without bound.
         trace: record every call in :attr:`trace` (phase, callback, keys, duration,
             outcome). Off by default: the default path only checks and merges.
         strict: ``trace`` plus in-place changes one level inside ``data``'s values.
@@ -118,6 +131,15 @@ class CallbackRunner:
         self._names = [describe_callback(cb) for cb in self.callbacks]
         self._records: list[_Record] = []
         self._phases_run: list[str] = []
+        self._bounded: BoundedCaller | None = None
+        if timeout_s is not None:
+            self._bounded = BoundedCaller(timeout_s)
+            weakref.finalize(self, self._bounded.close)
+
+    def close(self) -> None:
+        """Stop the worker thread of the bounded path, if one was started (idempotent)."""
+        if self._bounded is not None:
+            self._bounded.close()
 
     # ------------------------------------------------------------------ running
 
@@ -140,30 +162,35 @@ class CallbackRunner:
             index += 1
             try:
                 result = callback(phase, config, data)
+                # Both checks come before the merge and before the writes are taken, so
+                # that a rejection can undo the whole call (see _fail).
                 if result is not None:
-                    if type(result) is not dict:
-                        result = await self._settle(result, index, phase, None)
-                        if result is None:
-                            continue
-                    for key in result:
-                        if type(key) is not str or key in reserved:
+                    if type(result) is dict:
+                        for key in result:
+                            if type(key) is not str or key in reserved:
+                                self._check_returned(result, index, phase)
+                                break
+                    else:  # an awaitable or another mapping
+                        result = await self._settle(result, index, phase)
+                        if result is not None:
                             self._check_returned(result, index, phase)
-                            break
-                    update(data, result)
                 if pending:
-                    self._check_in_place(data.take_writes(), index, phase)
-            except Exception as exc:
-                if pending:
+                    self._check_in_place(pending, index, phase)
                     data.take_writes()
+                if result is not None:
+                    update(data, result)
+            except Exception as exc:
                 self._fail(phase, index, exc, 0.0, None)
         return data
 
     async def _run_traced(self, phase: str, config: Any) -> SharedData:
-        """The general path: per-call bound, trace records, strict snapshots."""
+        """The general path: per-call bound, trace records (kept only when tracing),
+        strict snapshots."""
         data = self.data
         pending = data.pending_writes
-        records = self._records
-        timeout_s = self.timeout_s
+        tracing = self.tracing
+        records = self._records if tracing else []
+        bounded = self._bounded
         strict = self.strict
         perf = time.perf_counter
         for index, callback in enumerate(self.callbacks):
@@ -172,23 +199,35 @@ class CallbackRunner:
             snapshot = _snapshot(data) if strict else None
             start = perf()
             try:
-                if timeout_s is None:
+                if bounded is None:
                     result = callback(phase, config, data)
                     if result is not None and type(result) is not dict:
-                        result = await self._settle(result, index, phase, None)
+                        result = await self._settle(result, index, phase)
                 else:
-                    result = await self._call_bounded(callback, index, phase, config)
+                    result = self._checked_result(
+                        await bounded.call(
+                            functools.partial(callback, phase, config, data),
+                            callback=self._names[index],
+                            phase=phase,
+                        ),
+                        index,
+                        phase,
+                    )
+                # Both checks come before the merge and before the writes are taken, so
+                # that a rejection can undo the whole call (see _fail).
                 if result is not None:
                     self._check_returned(result, index, phase)
-                    _dict_update(data, result)
-                    returned: tuple[str, ...] = tuple(result)
-                else:
-                    returned = ()
-                writes = _NO_WRITES
+                prior = None
                 if pending:
+                    self._check_in_place(pending, index, phase)
                     prior = data.take_writes()
+                returned: tuple[str, ...] = ()
+                if result is not None:
+                    _dict_update(data, result)
+                    returned = tuple(result)
+                writes = _NO_WRITES
+                if prior is not None and tracing:
                     writes = diff_writes(prior, data)
-                    self._check_in_place(prior, index, phase)
             except Exception as exc:
                 self._fail(phase, index, exc, start, snapshot)
                 continue
@@ -212,15 +251,13 @@ class CallbackRunner:
 
     # ------------------------------------------------------------------ slow paths
 
-    async def _settle(
-        self, result: Any, index: int, phase: str, deadline: float | None
-    ) -> Mapping[str, Any] | None:
+    async def _settle(self, result: Any, index: int, phase: str) -> Mapping[str, Any] | None:
         """Await an awaitable result and check that the outcome is None or a mapping."""
         if inspect.isawaitable(result):
-            if deadline is None:
-                result = await result
-            else:
-                result = await self._await_bounded(result, index, phase, deadline)
+            result = await result
+        return self._checked_result(result, index, phase)
+
+    def _checked_result(self, result: Any, index: int, phase: str) -> Mapping[str, Any] | None:
         if result is None or isinstance(result, Mapping):
             return result
         raise CallbackReturnError(
@@ -230,47 +267,6 @@ class CallbackRunner:
             callback=self._names[index],
             phase=phase,
         )
-
-    async def _call_bounded(
-        self, callback: Callable[..., Any], index: int, phase: str, config: Any
-    ) -> Mapping[str, Any] | None:
-        assert self.timeout_s is not None
-        deadline = time.monotonic() + self.timeout_s
-        if _is_async_callable(callback):
-            result = callback(phase, config, self.data)
-        else:
-            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-            def call_in_thread() -> None:
-                if not future.set_running_or_notify_cancel():
-                    return
-                try:
-                    future.set_result(callback(phase, config, self.data))
-                except BaseException as exc:
-                    future.set_exception(exc)
-
-            threading.Thread(
-                target=call_in_thread,
-                name=f"reference_runner:{self._names[index]}:{phase}",
-                daemon=True,
-            ).start()
-            result = await self._await_bounded(asyncio.wrap_future(future), index, phase, deadline)
-        return await self._settle(result, index, phase, deadline)
-
-    async def _await_bounded(
-        self, awaitable: Awaitable[Any], index: int, phase: str, deadline: float
-    ) -> Any:
-        task = asyncio.ensure_future(awaitable)
-        remaining = max(0.0, deadline - time.monotonic())
-        done, _ = await asyncio.wait({task}, timeout=remaining)
-        if not done:
-            task.cancel()
-            task.add_done_callback(_swallow_outcome)
-            assert self.timeout_s is not None
-            raise CallbackTimeoutError(
-                callback=self._names[index], phase=phase, timeout_s=self.timeout_s
-            )
-        return task.result()
 
     def _check_returned(self, result: Mapping[Any, Any], index: int, phase: str) -> None:
         """Raise CallbackReturnError for a non-str key or a reserved key of the wrong type."""
@@ -332,13 +328,22 @@ class CallbackRunner:
         snapshot: dict[str, Any] | None,
     ) -> None:
         name = self._names[index]
-        if not isinstance(exc, CallbackReturnError | CallbackTimeoutError) and not any(
-            note.startswith(_NOTE_PREFIX) for note in getattr(exc, "__notes__", ())
+        rejected = isinstance(exc, CallbackReturnError)
+        if (
+            not rejected
+            and not isinstance(exc, CallbackTimeoutError)
+            and not any(note.startswith(_NOTE_PREFIX) for note in getattr(exc, "__notes__", ()))
         ):
             exc.add_note(f"{_NOTE_PREFIX} #{index} {name} in phase {phase!r}")
+        data = self.data
+        writes = _NO_WRITES
+        if data.pending_writes:
+            prior = data.take_writes()
+            if rejected:
+                _restore(data, prior)
+            elif self.tracing:
+                writes = diff_writes(prior, data)
         if self.tracing:
-            data = self.data
-            writes = diff_writes(data.take_writes(), data) if data.pending_writes else _NO_WRITES
             outcome: Outcome = "timeout" if isinstance(exc, CallbackTimeoutError) else "error"
             deep = _deep_changes(snapshot, data) if snapshot is not None else ()
             duration = time.perf_counter() - start
@@ -436,15 +441,13 @@ def _deep_changes(snapshot: dict[str, Any], data: Mapping[str, Any]) -> tuple[st
     return tuple(changed)
 
 
-def _is_async_callable(callback: Any) -> bool:
-    return inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
-        getattr(callback, "__call__", None)  # noqa: B004 - we want the method itself
-    )
-
-
-def _swallow_outcome(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
+def _restore(data: SharedData, prior: Mapping[Any, Any]) -> None:
+    """Put back the values ``prior`` recorded, without recording them as writes."""
+    for key, before in prior.items():
+        if before is MISSING:
+            dict.pop(data, key, None)
+        else:
+            dict.__setitem__(data, key, before)
 
 
 def _describe_value(value: Any) -> str:

@@ -190,3 +190,32 @@ def test_missing_model_source(ray_live: list[Any], tmp_path: Path) -> None:
     bad = LLMConfig(model_id=str(tmp_path / "nope"), model_cache_dir=str(tmp_path))
     with pytest.raises(ModelSourceError, match="does not exist"):
         init(bad, ray_live)
+
+
+def replaces_group_after_placement(
+    phase: str, config: Any, data: dict[str, Any]
+) -> dict[str, Any] | None:
+    from ray.util import placement_group
+
+    if phase == "post_placement_group":
+        return {"placement_group": placement_group([{"GPU": 1}, {"GPU": 1}], "STRICT_SPREAD")}
+    return None
+
+
+def test_a_group_replaced_in_post_placement_group_gets_the_model_on_every_node(
+    ray_live: list[Any], tmp_path: Path
+) -> None:
+    """Real Ray places the replacement and runs the pinned downloads on its nodes."""
+    import ray
+
+    from reference_runner.download_check import final_group_missing_model
+
+    output = init(
+        config(tmp_path, callbacks=[f"{MODULE}:replaces_group_after_placement"]), ray_live
+    )
+    table = ray.util.placement_group_table(output.placement_group)
+    nodes = set(table["bundles_to_node_id"].values())
+    assert len(nodes) == 2
+    for node in nodes:
+        assert "model.safetensors" in files_on(tmp_path, node), node
+    assert final_group_missing_model(output, on_disk=True) == {}
