@@ -1,13 +1,17 @@
-"""conformance: the check catalogue of pytest-raycallbacks.
+"""conformance: the check catalogue of pytest-raycallbacks (docs/design.md §The kit).
 
 Each check is a documented rule (stable id, category, one-line rule, why it matters on a
 cluster) implemented as a function of a :class:`CheckContext`. The catalogue knows nothing of
 pytest's plugin: it receives the callback under test (:class:`Subject`), the cluster
-(:class:`~conformance.host.Host`) and the settings as arguments.
+(:class:`~conformance.cluster_api.Cluster`) and the settings as arguments.
+
+``Host``, ``HostScope`` and ``LiveHost`` are the old names of :class:`Cluster`,
+:class:`ClusterScope` and :class:`LiveCluster`, kept for downstream imports.
 """
 
 from __future__ import annotations
 
+from .bench import Bench
 from .catalogue import (
     CATALOGUE,
     CATALOGUE_VERSION,
@@ -16,12 +20,24 @@ from .catalogue import (
     markdown_table,
     text_listing,
 )
-from .context import Bench, CheckContext, Settings
-from .failure import CheckFailed, CheckSkipped
-from .host import FAULTS, Host, HostScope, LiveHost, WorkerRun
-from .loading import start_probe_early
-from .registry import CALLBACK, CALLBACKBASE, CATEGORIES, CLUSTERS, STYLES, Check
+from .checks.loading import start_probe_early
+from .cluster_api import (
+    DOWNLOAD_FAILS,
+    FAULTS,
+    PLACEMENT_INFEASIBLE,
+    Cluster,
+    ClusterScope,
+    LiveCluster,
+    WorkerRun,
+)
+from .context import CheckContext, Settings
+from .failure import DOES_NOT_LOAD, CheckFailed, CheckSkipped
+from .registry import CALLBACK, CALLBACKBASE, CATEGORIES, CLUSTERS, RUNS_ON, STYLES, Check
 from .subject import Subject, style_of
+
+Host = Cluster
+HostScope = ClusterScope
+LiveHost = LiveCluster
 
 __all__ = [
     "CALLBACK",
@@ -30,15 +46,22 @@ __all__ = [
     "CATALOGUE_VERSION",
     "CATEGORIES",
     "CLUSTERS",
+    "DOES_NOT_LOAD",
+    "DOWNLOAD_FAILS",
     "FAULTS",
+    "PLACEMENT_INFEASIBLE",
+    "RUNS_ON",
     "STYLES",
     "Bench",
     "Check",
     "CheckContext",
     "CheckFailed",
     "CheckSkipped",
+    "Cluster",
+    "ClusterScope",
     "Host",
     "HostScope",
+    "LiveCluster",
     "LiveHost",
     "Settings",
     "Subject",

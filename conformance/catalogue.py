@@ -1,8 +1,7 @@
 """The catalogue: every check, in order, with its rendering as text and as a Markdown table.
 
-Importing this module registers the checks of each category module (one module per
-category: :mod:`~conformance.loading`, :mod:`~conformance.phases`, :mod:`~conformance.merge`,
-:mod:`~conformance.errors`, :mod:`~conformance.cluster`, and :mod:`~conformance.callbackbase`
+Importing this module registers the checks of :mod:`conformance.checks` (one module per
+category: ``loading``, ``phases``, ``merge``, ``errors``, ``cluster``, and ``callbackbase``
 for Ray's ``CallbackBase`` subclasses). Each check applies to one or both styles of
 callback (:data:`~conformance.registry.STYLES`); :func:`checks_for` picks those of a style.
 """
@@ -12,14 +11,7 @@ from __future__ import annotations
 import difflib
 from typing import Final
 
-from . import (  # noqa: F401 - registers the checks
-    callbackbase,
-    cluster,
-    errors,
-    loading,
-    merge,
-    phases,
-)
+from . import checks  # noqa: F401 - registers the checks
 from .registry import CALLBACK, CALLBACKBASE, STYLES, Check, registered
 
 #: Bumped whenever a check is added, retired or changes what it accepts.
@@ -57,11 +49,8 @@ def applies_to(c: Check) -> str:
 
 
 def _runs_on(c: Check) -> str:
-    if c.where == "local":
-        return "driver"
-    if c.where == "host":
-        return "fake"
-    return ", ".join(c.clusters)
+    """``driver``, ``fake``, or the clusters an ``each-cluster`` check supports."""
+    return ", ".join(c.clusters) if c.runs_on == "each-cluster" else c.runs_on
 
 
 def text_listing() -> str:

@@ -30,7 +30,7 @@ from typing import Any, Final
 from reference_runner import CallbackTimeoutError, LLMConfig
 
 from .chain_run import ChainRun, Collision, run_chain, short
-from .host import Host
+from .cluster_api import Cluster
 
 ALL_ORDERS_UP_TO: Final = 4
 SAMPLED_ORDERS: Final = 12
@@ -148,7 +148,7 @@ def orders(labels: Sequence[str]) -> list[tuple[int, ...]]:
 
 
 def certify_chain(
-    host: Host,
+    cluster: Cluster,
     members: Sequence[tuple[str, Callable[[], Callable[..., Any]]]],
     base_config: LLMConfig,
     *,
@@ -156,11 +156,11 @@ def certify_chain(
     placement_timeout_s: float,
 ) -> ChainReport:
     """Run the chain of ``members`` (``(label, make fresh callback)``) in the given order
-    and in other orders on ``host`` and judge it (see the module docstring)."""
+    and in other orders on ``cluster`` and judge it (see the module docstring)."""
     labels = tuple(label for label, _ in members)
 
     def run(order: Sequence[int]) -> ChainRun:
-        with host.scope(None) as scope:
+        with cluster.scope(None) as scope:
             return run_chain(
                 scope,
                 [(members[i][0], members[i][1]()) for i in order],
@@ -203,13 +203,13 @@ def compare(
         a, b = given.get(name), other.get(name)
         if name == "data" and isinstance(a, dict) and isinstance(b, dict):
             for key in dict.fromkeys([*a, *b]):
-                if not _same(a.get(key, _MISSING), b.get(key, _MISSING)):
+                if not _same(a.get(key, _NOT_SET), b.get(key, _NOT_SET)):
                     differences.append(
                         Difference(
                             order,
                             f"data[{key!r}]",
-                            _show(a.get(key, _MISSING)),
-                            _show(b.get(key, _MISSING)),
+                            _show(a.get(key, _NOT_SET)),
+                            _show(b.get(key, _NOT_SET)),
                         )
                     )
         elif not _same(a, b):
@@ -217,11 +217,12 @@ def compare(
     return differences
 
 
-_MISSING: Final = "<not set>"
+#: How a difference shows a ``data`` key one of the two orders did not set.
+_NOT_SET: Final = "<not set>"
 
 
 def _show(value: Any) -> str:
-    return value if value == _MISSING else short(value)
+    return value if value == _NOT_SET else short(value)
 
 
 def _same(a: Any, b: Any) -> bool:

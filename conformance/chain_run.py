@@ -1,14 +1,14 @@
 """One run of a chain of callbacks through ``initialize_node``: its outcome and collisions.
 
-:func:`run_chain` runs the real :func:`reference_runner.initialize_node` on a host scope with
+:func:`run_chain` runs the real :func:`reference_runner.initialize_node` in a cluster scope with
 the given callbacks as one ``LLMConfig.callbacks`` list (each wrapped in a transparent
-:class:`~conformance.harness.Recorder`), and returns a :class:`ChainRun`:
+:class:`~conformance.recorder.Recorder`), and returns a :class:`ChainRun`:
 
 * ``outcome``: what the chain produced, in comparable form (:func:`canonical`):
   ``extra_init_kwargs``, ``runtime_env``, the placement group's bundles and strategy, the
   download choice per node (the local node, then the workers' choices, sorted), and every
-  other key of the final ``data`` except the system's (``download_result``,
-  ``placement_group``); or ``{"error": <type name>}`` when it failed;
+  other key of the final ``data`` (:data:`COMPARED_APART` are already compared in the
+  fields above); or ``{"error": <type name>}`` when it failed;
 * ``collisions``: every key one callback set (returned, or wrote in place) or removed after
   *another* callback had set it, with both values and phases. A dict written over a dict
   that keeps every item of the earlier one is a merge, not a collision; writing the value
@@ -27,30 +27,24 @@ from typing import Any, Final
 
 from reference_runner import InitializeNodeOutput, LLMConfig
 from reference_runner.reserved import (
+    CALLBACK_RESERVED_KEYS,
     DOWNLOAD_RESULT,
     EXTRA_INIT_KWARGS,
-    LOCAL_NODE_DOWNLOAD_MODEL,
     PLACEMENT_GROUP,
     RUNTIME_ENV,
-    SKIP_DEFAULT_INIT,
-    WORKER_NODE_DOWNLOAD_MODEL,
 )
 
-from .harness import Call, Recorder, config_with, initialize_bounded
-from .host import HostScope
+from .cluster_api import ClusterScope
+from .harness import config_with, initialize_bounded
+from .recorder import Call, Recorder
 from .runs import written
 
-#: Keys the runner reads: a collision on one changes what the node does.
-RESERVED: Final = (
-    LOCAL_NODE_DOWNLOAD_MODEL,
-    WORKER_NODE_DOWNLOAD_MODEL,
-    PLACEMENT_GROUP,
-    RUNTIME_ENV,
-    EXTRA_INIT_KWARGS,
-    SKIP_DEFAULT_INIT,
+#: Keys of the final ``data`` the outcome compares in fields of their own (the download
+#: choice per node, the placement group's bundles and strategy, the engine's keyword
+#: arguments, the runtime env), so not again among its ``data``.
+COMPARED_APART: Final = frozenset(
+    {DOWNLOAD_RESULT, PLACEMENT_GROUP, EXTRA_INIT_KWARGS, RUNTIME_ENV}
 )
-#: Keys only the system writes, left out of the compared outcome (their values are per run).
-SYSTEM_KEYS: Final = (DOWNLOAD_RESULT, PLACEMENT_GROUP)
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = 60
 _SHORT.maxother = 60
@@ -86,7 +80,7 @@ class Collision:
 
     @property
     def reserved(self) -> bool:
-        return self.key in RESERVED
+        return self.key in CALLBACK_RESERVED_KEYS
 
     def describe(self) -> str:
         what = {"replaced": "replaced whole", "overwritten": "overwrote", "removed": "removed"}
@@ -158,7 +152,6 @@ def outcome_of(output: InitializeNodeOutput | None, error: BaseException | None)
                 local = canonical(download.downloadable)
             else:
                 workers.append(str(canonical(download.downloadable)))
-    ignored = {*SYSTEM_KEYS, EXTRA_INIT_KWARGS, RUNTIME_ENV}
     return {
         EXTRA_INIT_KWARGS: canonical(output.extra_init_kwargs),
         RUNTIME_ENV: canonical(output.runtime_env),
@@ -167,12 +160,14 @@ def outcome_of(output: InitializeNodeOutput | None, error: BaseException | None)
             "strategy": strategy,
         },
         "downloads": {"local": local, "workers": sorted(workers)},
-        "data": {k: canonical(v) for k, v in sorted(output.data.items()) if k not in ignored},
+        "data": {
+            k: canonical(v) for k, v in sorted(output.data.items()) if k not in COMPARED_APART
+        },
     }
 
 
 def run_chain(
-    scope: HostScope,
+    scope: ClusterScope,
     callbacks: Sequence[tuple[str, Callable[..., Any]]],
     base_config: LLMConfig,
     *,
@@ -256,7 +251,7 @@ def _collision(
         )
         if not lost:
             return None  # a merge: every earlier item is kept
-    kind = "replaced" if key in RESERVED else "overwritten"
+    kind = "replaced" if key in CALLBACK_RESERVED_KEYS else "overwritten"
     return Collision(key, kind, first, first_phase, short(old), label, phase, short(value), lost)
 
 

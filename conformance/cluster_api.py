@@ -1,8 +1,9 @@
-"""The narrow interface the checks need from a cluster.
+"""The narrow interface the checks need from a cluster (docs/design.md §Clusters).
 
 The catalogue never imports the plugin or its cluster fixtures: the plugin adapts the
-in-memory fake cluster and the live ``gpu_ray_cluster`` to these protocols and hands them to
-the checks. Everything here is structural (``typing.Protocol``); nothing imports Ray.
+in-memory fake cluster and the live ``gpu_ray_cluster`` to these protocols
+(:class:`Cluster`, :class:`ClusterScope`, :class:`LiveCluster`) and hands them to the checks.
+Everything here is structural (``typing.Protocol``); nothing imports Ray.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Final, Protocol
 
 from reference_runner import LLMConfig
 
-#: Host faults a fake host can inject. ``download-fails``: every model download task on
+#: Faults a fake cluster can inject. ``download-fails``: every model download task on
 #: every node fails. ``placement-infeasible``: the cluster has no GPU at all, so no GPU
 #: placement group can ever be placed.
 DOWNLOAD_FAILS: Final = "download-fails"
@@ -22,8 +23,8 @@ PLACEMENT_INFEASIBLE: Final = "placement-infeasible"
 FAULTS: Final = (DOWNLOAD_FAILS, PLACEMENT_INFEASIBLE)
 
 
-class HostScope(Protocol):
-    """A host while one scenario runs: Ray's API reaches this host inside the scope."""
+class ClusterScope(Protocol):
+    """A cluster while one scenario runs: Ray's API reaches this cluster inside the scope."""
 
     def leaks(self) -> list[str]:
         """Placement groups and actors created inside this scope that are still alive,
@@ -40,7 +41,7 @@ class HostScope(Protocol):
         ...
 
 
-class Host(Protocol):
+class Cluster(Protocol):
     """A cluster the checks run the callback on.
 
     ``name`` is ``"fake"`` or ``"live"``; ``faults`` the faults :meth:`scope` can inject.
@@ -54,8 +55,8 @@ class Host(Protocol):
         ``{"name": "live", "gpus": "simulated", "address": "...", "nodes": 3}``."""
         ...
 
-    def scope(self, fault: str | None = None) -> AbstractContextManager[HostScope]:
-        """Enter the host (connected, or patched in) with ``fault`` injected, if any."""
+    def scope(self, fault: str | None = None) -> AbstractContextManager[ClusterScope]:
+        """Enter the cluster (connected, or patched in) with ``fault`` injected, if any."""
         ...
 
 
@@ -76,7 +77,7 @@ class WorkerRun:
     leaks: tuple[str, ...] = ()
 
 
-class LiveHost(Host, Protocol):
+class LiveCluster(Cluster, Protocol):
     """A real Ray cluster: it can run code on workers."""
 
     def run_in_worker(self, config: LLMConfig, *, timeout_s: float) -> WorkerRun:

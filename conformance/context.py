@@ -1,31 +1,23 @@
-"""What a check receives: the callback under test, the host it runs on, the settings.
+"""What a check receives: the callback under test, the cluster it runs on, the settings.
 
-:class:`Bench` runs the scenarios the behaviour checks share (a full lifecycle on a fresh
-instance, a second lifecycle on the same instance, each host fault with and without the
-callback) once per callback and host, and caches them, so twenty checks cost a handful of
-``initialize_node`` runs.
+:class:`CheckContext` is built by the kit for one check item; :class:`Settings` holds the
+run's options (timeouts, the config to certify against, the fresh interpreter's paths).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
 
-from reference_runner import TINY_MODEL_PATH, CallbackTimeoutError, LLMConfig
+from reference_runner import TINY_MODEL_PATH, LLMConfig
 
-from .harness import Run, run_scenario
-from .host import FAULTS, Host, HostScope
-from .registry import CALLBACKBASE
+from .registry import LOCAL
 from .subject import Subject
 
-#: Longest the kit waits for a placement group on a host it drives in process; a group the
-#: in-memory cluster cannot place at once it never will.
-HOST_PLACEMENT_WAIT_S: Final = 5.0
-#: How long the wait is when the fault makes every group infeasible.
-FAULT_PLACEMENT_WAIT_S: Final = 0.5
+if TYPE_CHECKING:
+    from .bench import Bench
+    from .cluster_api import Cluster
+
 #: Upper bound on the import time of a callback's module in a fresh interpreter.
 IMPORT_LIMIT_S: Final = 10.0
 
@@ -44,6 +36,8 @@ class Settings:
 
     @property
     def import_limit_s(self) -> float:
+        """The import limit of a fresh interpreter: :data:`IMPORT_LIMIT_S`, or the timeout
+        if lower."""
         return min(IMPORT_LIMIT_S, self.timeout_s)
 
     def base_config(self) -> LLMConfig:
@@ -56,151 +50,31 @@ class Settings:
 
 
 @dataclass
-class Bench:
-    """The scenarios of one callback on one host, each run once and cached."""
-
-    subject: Subject
-    host: Host
-    settings: Settings
-    _runs: dict[str, Run] = field(default_factory=dict)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
-    _instance: Any = None
-    _extra: dict[str, Any] = field(default_factory=dict)
-
-    def _run(
-        self,
-        scenario: str,
-        callback: Callable[..., Any] | None,
-        *,
-        fault: str | None = None,
-        extra_phases: Mapping[str, Sequence[str]] | None = None,
-        scope: HostScope | None = None,
-    ) -> Run:
-        placement = FAULT_PLACEMENT_WAIT_S if fault else HOST_PLACEMENT_WAIT_S
-        return run_scenario(
-            self.host,
-            callback,
-            self.settings.base_config(),
-            scenario=scenario,
-            timeout_s=self.settings.timeout_s,
-            placement_timeout_s=min(placement, self.settings.timeout_s),
-            fault=fault,
-            extra_phases=extra_phases,
-            scope=scope,
-        )
-
-    def _cached(self, key: str, make: Callable[[], Run]) -> Run:
-        with self._lock:
-            if key not in self._runs:
-                self._runs[key] = make()
-            return self._runs[key]
-
-    def lifecycle(self) -> Run:
-        """The six phases through ``initialize_node`` on a fresh instance."""
-
-        def make() -> Run:
-            self._instance = self.subject.fresh()
-            return self._run("first lifecycle", self._instance)
-
-        return self._cached("lifecycle", make)
-
-    def lifecycle_callback(self) -> Any:
-        """The callback instance :meth:`lifecycle` (and :meth:`second_lifecycle`) ran: for a
-        ``CallbackBase`` subclass, the adapter holding what its hooks did."""
-        self.lifecycle()
-        return self._instance
-
-    def second_lifecycle(self) -> Run:
-        """Another full ``initialize_node`` on the instance of :meth:`lifecycle`; for a
-        ``CallbackBase`` subclass on a fresh adapter, as a restarted replica process builds
-        a new instance (its ``ctx`` would otherwise carry the first run's values, which
-        ``data`` cannot see as changes)."""
-        self.lifecycle()
-        if self.subject.style == CALLBACKBASE:
-            return self._cached(
-                "second", lambda: self._run("second lifecycle", self.subject.fresh())
-            )
-        return self._cached("second", lambda: self._run("second lifecycle", self._instance))
-
-    def faulted(self, fault: str) -> Run:
-        """``initialize_node`` on a fresh instance with ``fault`` injected."""
-        return self._cached(
-            f"fault:{fault}",
-            lambda: self._run(f"with {fault}", self.subject.fresh(), fault=fault),
-        )
-
-    def baseline(self, fault: str) -> Run:
-        """``initialize_node`` without the callback, with ``fault`` injected: the failure
-        the host itself produces."""
-        return self._cached(
-            f"baseline:{fault}",
-            lambda: self._run(f"{fault} without the callback", None, fault=fault),
-        )
-
-    def with_extra_phases(
-        self, extra: Mapping[str, Sequence[str]], *, scope: HostScope | None = None
-    ) -> Run:
-        """``initialize_node`` on a fresh instance, also called with ``extra`` phase names
-        right before the real phases they are keyed on (not cached); in ``scope`` when given
-        (see :meth:`shared_scope`)."""
-        return self._run(
-            "with unknown phases", self.subject.fresh(), extra_phases=extra, scope=scope
-        )
-
-    def shared_scope(self) -> AbstractContextManager[HostScope]:
-        """One host scope for many short runs (entering the fake cluster costs more than a
-        run); their leaks are not told apart."""
-        return self.host.scope(None)
-
-    def faults(self) -> tuple[str, ...]:
-        """The faults this host can inject, in catalogue order."""
-        return tuple(f for f in FAULTS if f in self.host.faults)
-
-    def lifecycles(self) -> list[Run]:
-        """Both lifecycles; only the first when it hung (a second would hang as long)."""
-        first = self.lifecycle()
-        if isinstance(first.error, CallbackTimeoutError):
-            return [first]
-        return [first, self.second_lifecycle()]
-
-    def every_run(self) -> list[Run]:
-        """Every scenario with the callback: both lifecycles and each fault (only the first
-        lifecycle when it hung: each further run would wait out the timeout again)."""
-        runs = self.lifecycles()
-        if len(runs) > 1:
-            runs += [self.faulted(fault) for fault in self.faults()]
-        return runs
-
-    def remember(self, key: str, value: Any) -> Any:
-        """Cache ``value`` under ``key`` unless something is there; return what is."""
-        with self._lock:
-            return self._extra.setdefault(key, value)
-
-    def recall(self, key: str) -> Any:
-        with self._lock:
-            return self._extra.get(key)
-
-
-@dataclass
 class CheckContext:
-    """What one check item gets: the callback, where it runs, the settings.
+    """What one check item gets: the callback, the cluster it runs on, the settings.
 
-    ``where`` is ``"local"``, ``"fake"`` or ``"live"``; ``host`` is ``None`` for local
-    checks; ``bench`` is the cached scenario runner for the callback on ``host``.
+    ``cluster`` is ``None`` for the checks that run on the driver alone; ``bench`` is the
+    cached scenario runner for the callback on ``cluster``.
     """
 
     subject: Subject
     settings: Settings
-    where: str
-    host: Host | None = None
+    cluster: Cluster | None = None
     bench: Bench | None = None
 
+    @property
+    def cluster_name(self) -> str:
+        """``"local"`` (the driver, no cluster), ``"fake"`` or ``"live"``."""
+        return LOCAL if self.cluster is None else self.cluster.name
+
     def require_bench(self) -> Bench:
+        """The bench; ``RuntimeError`` for a check that runs on no cluster."""
         if self.bench is None:
-            raise RuntimeError(f"this check needs a cluster, but it runs {self.where!r}")
+            raise RuntimeError(f"this check needs a cluster, but it runs {self.cluster_name!r}")
         return self.bench
 
-    def require_host(self) -> Host:
-        if self.host is None:
-            raise RuntimeError(f"this check needs a cluster, but it runs {self.where!r}")
-        return self.host
+    def require_cluster(self) -> Cluster:
+        """The cluster; ``RuntimeError`` for a check that runs on no cluster."""
+        if self.cluster is None:
+            raise RuntimeError(f"this check needs a cluster, but it runs {self.cluster_name!r}")
+        return self.cluster

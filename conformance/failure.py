@@ -74,6 +74,11 @@ def _block(label: str, text: str) -> str:
     return "\n".join([head, *(pad + line for line in lines[1:])])
 
 
+#: The reason of every check skipped because the callback does not load; ``{rule}`` is the
+#: loading check that says why.
+DOES_NOT_LOAD: Final = "the callback does not load (see {rule})"
+
+
 class CheckSkipped(Exception):
     """The check cannot judge the callback, because an earlier rule already failed (the
     reason says which) or the cluster cannot do what the check needs."""

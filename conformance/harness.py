@@ -1,41 +1,31 @@
-"""Driving a callback through ``initialize_node`` and recording every call it gets.
+"""Running one scenario: a callback through ``initialize_node`` on a cluster, recorded.
 
-:func:`run_scenario` runs the real :func:`reference_runner.initialize_node` on a host (the
-fake cluster, or a live one) with ``[Neighbour(), <recorded callback>]`` as the config's
-callbacks, and returns a :class:`Run`: every call with the data the callback saw, what it
-returned or raised, what it wrote in place, what it did to the config, and how long it took;
-the outcome of ``initialize_node``; what was left alive on the host; whether an injected
-fault was hit.
-
-The recording wrapper is transparent: it passes the runner's very ``data`` dict and
-``config``, keeps the callback synchronous or asynchronous as it was, and re-raises what the
-callback raises. It can also call the callback with extra (unknown) phase names right before
-a real phase, which is how the kit exercises future phases inside a real run.
+:func:`run_scenario` runs the real :func:`reference_runner.initialize_node` on a cluster
+(the fake one, or a live one) with ``[Neighbour(), <recorded callback>]`` as the config's
+callbacks (the callback wrapped in a :class:`~conformance.recorder.Recorder`), and returns a
+:class:`Run`: every call the callback got, the outcome of ``initialize_node``, what was left
+alive on the cluster, and whether an injected fault was hit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import functools
-import inspect
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-from reference_runner import PHASES, InitializeNodeOutput, LLMConfig, initialize_node
+from reference_runner import InitializeNodeOutput, LLMConfig, initialize_node
 from reference_runner.phases import PRE_INITIALIZATION
 
-from .host import Host, HostScope
+from .cluster_api import Cluster, ClusterScope
+from .recorder import Call, Recorder
 
 T = TypeVar("T")
 
 #: The key the neighbour callback sets, to see whether the callback under test respects
 #: keys other callbacks own.
 NEIGHBOUR_KEY: Final = "raycallbacks.neighbour"
-_INNER_TYPES: Final = (dict, list, set)
 
 
 class Neighbour:
@@ -46,55 +36,6 @@ class Neighbour:
         if phase == PRE_INITIALIZATION:
             return {NEIGHBOUR_KEY: {"set_by": "another callback", "phase": phase}}
         return None
-
-
-@dataclass
-class Call:
-    """One call of the callback under test.
-
-    ``before`` is a shallow copy of ``data`` as the callback received it, ``inner`` holds
-    copies of its ``dict``/``list``/``set`` values (to see changes made inside them),
-    ``after`` is ``data`` right after the call (before the runner merges the return value).
-    ``finished`` is false for a call that never returned (it timed out).
-    """
-
-    phase: str
-    known: bool
-    before: dict[str, Any]
-    inner: dict[str, Any]
-    config_before: dict[str, Any]
-    started: float
-    returned: Any = None
-    error: BaseException | None = None
-    after: dict[str, Any] | None = None
-    config_changes: tuple[str, ...] = ()
-    duration_s: float | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.duration_s is not None
-
-    def in_place(self) -> tuple[list[str], list[str], list[str]]:
-        """Keys the call added, replaced (another object) or removed, writing ``data``
-        directly rather than returning them."""
-        after = self.after if self.after is not None else self.before
-        added = [k for k in after if k not in self.before]
-        removed = [k for k in self.before if k not in after]
-        changed = [k for k in after if k in self.before and after[k] is not self.before[k]]
-        return added, changed, removed
-
-    def changed_inside(self) -> list[str]:
-        """Keys whose value is the same object but whose content the call changed."""
-        after = self.after if self.after is not None else self.before
-        return [
-            k
-            for k, copy_ in self.inner.items()
-            if k in after and after[k] is self.before[k] and _differs(after[k], copy_)
-        ]
-
-    def returned_mapping(self) -> Mapping[Any, Any]:
-        """The returned mapping, or an empty one when it returned ``None`` or a non-mapping."""
-        return self.returned if isinstance(self.returned, Mapping) else {}
 
 
 @dataclass
@@ -117,212 +58,6 @@ class Run:
     @property
     def known_calls(self) -> list[Call]:
         return [c for c in self.calls if c.known]
-
-
-class Recorder:
-    """Wraps a callback, recording each call (see :class:`Call`).
-
-    ``extra_phases`` maps a real phase to names to call the callback with just before it;
-    what those calls return is merged into ``data`` as the runner would.
-    """
-
-    def __init__(
-        self,
-        callback: Callable[..., Any],
-        *,
-        extra_phases: Mapping[str, Sequence[str]] | None = None,
-    ) -> None:
-        self.callback = callback
-        self.calls: list[Call] = []
-        self.extra_phases = dict(extra_phases or {})
-        self.wrapper = self._make_wrapper()
-
-    # ------------------------------------------------------------------ wrapping
-
-    def _make_wrapper(self) -> Callable[..., Any]:
-        callback = self.callback
-        is_async = inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
-            getattr(callback, "__call__", None)  # noqa: B004 - the method itself
-        )
-        if is_async:
-
-            async def async_wrapper(phase: str, config: Any, data: dict[str, Any]) -> Any:
-                for extra in self.extra_phases.get(phase, ()):
-                    await self._call_async(extra, config, data, merge=True)
-                return await self._call_async(phase, config, data, merge=False)
-
-            wrapper: Callable[..., Any] = async_wrapper
-        else:
-
-            def sync_wrapper(phase: str, config: Any, data: dict[str, Any]) -> Any:
-                extras = self.extra_phases.get(phase, ())
-                if extras:
-                    return self._sync_with_extras(extras, phase, config, data)
-                return self._call_sync(phase, config, data, merge=False)
-
-            wrapper = sync_wrapper
-        # Name the wrapper as the runner names the callback, so that error notes and traces
-        # point at the user's code, not at the kit.
-        if inspect.isfunction(callback):
-            functools.update_wrapper(wrapper, callback)
-        else:
-            wrapper.__module__ = type(callback).__module__
-            wrapper.__qualname__ = f"{type(callback).__qualname__} instance"
-        return wrapper
-
-    def _sync_with_extras(
-        self, extras: Sequence[str], phase: str, config: Any, data: dict[str, Any]
-    ) -> Any:
-        for extra in extras:
-            result = self._call_sync(extra, config, data, merge=True)
-            if inspect.isawaitable(result):  # a sync callable handing back an awaitable
-                return self._await_then(extras, phase, config, data, result)
-        return self._call_sync(phase, config, data, merge=False)
-
-    async def _await_then(
-        self,
-        extras: Sequence[str],
-        phase: str,
-        config: Any,
-        data: dict[str, Any],
-        pending: Awaitable[Any],
-    ) -> Any:
-        await pending
-        for extra in extras[1:]:
-            result = self._call_sync(extra, config, data, merge=True)
-            if inspect.isawaitable(result):
-                await result
-        result = self._call_sync(phase, config, data, merge=False)
-        return await result if inspect.isawaitable(result) else result
-
-    def _call_sync(self, phase: str, config: Any, data: dict[str, Any], *, merge: bool) -> Any:
-        call = self._start(phase, config, data)
-        try:
-            result = self.callback(phase, config, data)
-        except BaseException as exc:
-            self._finish(call, config, data, error=exc)
-            raise
-        if inspect.isawaitable(result):
-            return self._settle(call, result, config, data, merge)
-        self._finish(call, config, data, result=result)
-        if merge:
-            _merge(result, data, phase)
-        return result
-
-    async def _call_async(
-        self, phase: str, config: Any, data: dict[str, Any], *, merge: bool
-    ) -> Any:
-        call = self._start(phase, config, data)
-        try:
-            result = self.callback(phase, config, data)
-            if inspect.isawaitable(result):
-                result = await result
-        except BaseException as exc:
-            self._finish(call, config, data, error=exc)
-            raise
-        self._finish(call, config, data, result=result)
-        if merge:
-            _merge(result, data, phase)
-        return result
-
-    async def _settle(
-        self, call: Call, pending: Awaitable[Any], config: Any, data: dict[str, Any], merge: bool
-    ) -> Any:
-        try:
-            result = await pending
-        except BaseException as exc:
-            self._finish(call, config, data, error=exc)
-            raise
-        self._finish(call, config, data, result=result)
-        if merge:
-            _merge(result, data, call.phase)
-        return result
-
-    # ------------------------------------------------------------------ recording
-
-    def _start(self, phase: str, config: Any, data: dict[str, Any]) -> Call:
-        before = dict(data)
-        call = Call(
-            phase=phase,
-            known=phase in PHASES,
-            before=before,
-            inner={k: _copy_inner(v) for k, v in before.items() if isinstance(v, _INNER_TYPES)},
-            config_before=config_state(config),
-            started=time.perf_counter(),
-        )
-        self.calls.append(call)
-        return call
-
-    def _finish(
-        self,
-        call: Call,
-        config: Any,
-        data: dict[str, Any],
-        *,
-        result: Any = None,
-        error: BaseException | None = None,
-    ) -> None:
-        call.duration_s = time.perf_counter() - call.started
-        call.returned = result
-        call.error = error
-        call.after = dict(data)
-        after = config_state(config)
-        call.config_changes = tuple(
-            sorted(
-                k
-                for k in set(after) | set(call.config_before)
-                if not _same(after.get(k), call.config_before.get(k))
-            )
-        )
-
-
-def _merge(result: Any, data: dict[str, Any], phase: str) -> None:
-    """Merge what a call for an extra phase returned, as the runner would."""
-    if result is None:
-        return
-    if not isinstance(result, Mapping) or not all(isinstance(k, str) for k in result):
-        raise TypeError(
-            f"in the unknown phase {phase!r} the callback returned {type(result).__name__} "
-            f"{result!r:.80}; a callback must return None or a mapping with str keys"
-        )
-    data.update(result)
-
-
-def _copy_inner(value: Any) -> Any:
-    try:
-        return copy.copy(value)
-    except Exception:
-        return value
-
-
-def _differs(current: Any, copy_: Any) -> bool:
-    try:
-        return bool(current != copy_)
-    except Exception:
-        return False
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except Exception:
-        return a is b
-
-
-def config_state(config: Any) -> dict[str, Any]:
-    """A deep snapshot of an ``LLMConfig`` (the callbacks by identity), to tell whether a
-    call changed it."""
-    if not isinstance(config, LLMConfig):
-        return {"<config>": id(config)}
-    try:
-        state = copy.deepcopy(config.model_dump(exclude={"callbacks"}))
-    except Exception:  # a value that does not deep-copy: compare what we can
-        state = dict(config.model_dump(exclude={"callbacks"}))
-    state["callbacks"] = tuple(id(cb) for cb in config.callbacks)
-    return state
-
-
-# ---------------------------------------------------------------------- running
 
 
 def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
@@ -361,7 +96,7 @@ def config_with(base: LLMConfig, callbacks: Sequence[Any]) -> LLMConfig:
 
 
 def run_scenario(
-    host: Host,
+    cluster: Cluster,
     callback: Callable[..., Any] | None,
     base_config: LLMConfig,
     *,
@@ -370,12 +105,12 @@ def run_scenario(
     placement_timeout_s: float,
     fault: str | None = None,
     extra_phases: Mapping[str, Sequence[str]] | None = None,
-    scope: HostScope | None = None,
+    scope: ClusterScope | None = None,
 ) -> Run:
-    """Run ``initialize_node`` on ``host`` with ``[Neighbour(), callback]`` (``callback``
+    """Run ``initialize_node`` on ``cluster`` with ``[Neighbour(), callback]`` (``callback``
     ``None``: the neighbour alone, a baseline) and record everything (see :class:`Run`).
 
-    Each run gets a fresh host scope (``fault`` injected), unless ``scope`` is given: runs
+    Each run gets a fresh cluster scope (``fault`` injected), unless ``scope`` is given: runs
     that share one (many short ones) report the leaks of all of them together.
     A ``BaseException`` the callback raised is recorded like any error; one that did not
     come from the callback (the user pressing Ctrl-C) propagates.
@@ -387,7 +122,7 @@ def run_scenario(
     config = config_with(base_config, callbacks)
     output: InitializeNodeOutput | None = None
     error: BaseException | None = None
-    with contextlib.nullcontext(scope) if scope is not None else host.scope(fault) as scope:
+    with contextlib.nullcontext(scope) if scope is not None else cluster.scope(fault) as scope:
         try:
             output = initialize_bounded(config, timeout_s, placement_timeout_s)
         except Exception as exc:

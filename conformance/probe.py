@@ -5,9 +5,11 @@ deliberate import paths (the invocation folder, the rootdir, the user's ``PYTHON
 ``pythonpath`` setting) and the installed packages on ``sys.path``: nothing the test session
 added. It imports the spec's module (timed), loads the spec with ``load_callback``, and,
 given the callable pickled with Ray's cloudpickle, rebuilds it there. For a ``CallbackBase``
-subclass (``construct=False``) it resolves the class without building it (Ray builds it with
-keywords) and rebuilds the shipped instance. The answer is one JSON
-line, so whatever the module prints does not get in the way.
+subclass (``construct=False``) it resolves the class, rebuilds the shipped instance, and,
+given ``ray_build`` (the ``LLMConfig`` JSON and the ``callback_kwargs``), also builds the
+class cold as Ray builds it on a replica (``construct_as_ray``), reporting a failure as
+``build_error``. The answer is one JSON line, so whatever the module prints does not get in
+the way.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -29,6 +32,7 @@ _SCRIPT: Final = r"""
 import importlib, json, os, pickle, sys, threading, time
 spec, module_name, blob_path, limit = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 construct = sys.argv[5] == "construct"
+build_path = sys.argv[6]
 result = {}
 def give_up():
     print("\n__MARKER__" + json.dumps({"timed_out": True}), flush=True)
@@ -50,6 +54,19 @@ try:
 except BaseException as exc:
     result.setdefault("import_s", time.perf_counter() - start)
     result["error"] = type(exc).__name__ + ": " + str(exc)
+if build_path and "error" not in result:
+    try:
+        from reference_runner import LLMConfig
+        from reference_runner.ray_callback_base import construct_as_ray
+        with open(build_path, encoding="utf-8") as handle:
+            build = json.load(handle)
+        construct_as_ray(
+            loaded,
+            LLMConfig.model_validate_json(build["config"]),
+            callback_kwargs=build["callback_kwargs"],
+        )
+    except BaseException as exc:
+        result["build_error"] = type(exc).__name__ + ": " + str(exc)
 if blob_path:
     try:
         with open(blob_path, "rb") as handle:
@@ -70,7 +87,8 @@ class ProbeResult:
 
     ``timed_out`` means importing the module took longer than the import limit;
     ``error`` is the loading error there (``None`` when it loaded); ``import_s`` the time to
-    import the spec's module; ``ship_error`` the error rebuilding the pickled callable.
+    import the spec's module; ``ship_error`` the error rebuilding the pickled callable;
+    ``build_error`` the error building a ``CallbackBase`` subclass as Ray does (``ray_build``).
     """
 
     import_s: float | None
@@ -81,6 +99,7 @@ class ProbeResult:
     pickle_error: str | None = None
     timed_out: bool = False
     output: str = ""
+    build_error: str | None = None
 
 
 class PendingProbe:
@@ -133,6 +152,7 @@ class PendingProbe:
             ship_error=data.get("ship_error"),
             pickle_error=self._pickle_error,
             output=(out + err)[-2000:],
+            build_error=data.get("build_error"),
         )
 
 
@@ -146,10 +166,13 @@ def start_probe(
     shipped: Any = None,
     ship: bool = False,
     construct: bool = True,
+    ray_build: tuple[str, Mapping[str, Any]] | None = None,
 ) -> PendingProbe:
     """Start loading ``spec`` in a fresh interpreter (see the module docstring) and return
     at once; with ``ship``, the interpreter also rebuilds ``shipped`` from Ray's
-    cloudpickle. ``construct=False`` resolves the spec without calling a class it names."""
+    cloudpickle. ``construct=False`` resolves the spec without calling a class it names;
+    ``ray_build=(llm_config_json, callback_kwargs)`` then builds that class as Ray does
+    (``callback_kwargs`` must be JSON: they come from the kit's option)."""
     pickle_error = None
     tmp = tempfile.TemporaryDirectory(prefix="raycallbacks-probe-")
     blob_path = ""
@@ -163,6 +186,14 @@ def start_probe(
         else:
             blob_path = str(Path(tmp.name) / "callback.pkl")
             Path(blob_path).write_bytes(blob)
+    build_path = ""
+    if ray_build is not None:
+        config_json, callback_kwargs = ray_build
+        build_path = str(Path(tmp.name) / "build.json")
+        Path(build_path).write_text(
+            json.dumps({"config": config_json, "callback_kwargs": dict(callback_kwargs)}),
+            encoding="utf-8",
+        )
     env = dict(os.environ)
     paths = [*import_paths, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
@@ -177,6 +208,7 @@ def start_probe(
             blob_path,
             repr(import_limit_s),
             "construct" if construct else "resolve",
+            build_path,
         ],
         cwd=cwd,
         env=env,

@@ -5,13 +5,16 @@ It returns ``None`` (passed) or a short note (passed, with something worth recor
 as "not applicable: the spec is a function"), and raises
 :class:`~conformance.failure.CheckFailed` when the rule is broken.
 
-Each check declares *where* it runs:
+Each check declares what it *runs on* (:data:`RUNS_ON`, docs/design.md §Clusters):
 
-* ``"local"``: in the test process only (loading checks);
-* ``"host"``: behaviour checks; they drive the callback through ``initialize_node`` on the
-  in-memory fake cluster, which can inject host faults and see every call;
-* ``"cluster"``: once per requested cluster (``fake``, ``live``); ``clusters`` narrows that
-  (``cluster.in-worker`` only means something on a live cluster).
+* ``"driver"``: in the test process only, on no cluster (loading checks);
+* ``"fake"``: behaviour checks; they drive the callback through ``initialize_node`` on the
+  in-memory fake cluster, which can inject faults and see every call;
+* ``"each-cluster"``: once per requested cluster (``fake``, ``live``); ``clusters`` narrows
+  that (``cluster.in-worker`` only means something on a live cluster).
+
+:meth:`Check.clusters_for` turns that into the clusters one run of the kit uses, named
+``"local"`` (no cluster: the driver), ``"fake"`` or ``"live"``.
 
 Each check also declares the *styles* of callback it applies to (:data:`STYLES`):
 ``"callback"`` (a ``(phase, config, data)`` callable, this project's contract) and
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Final, Literal
 if TYPE_CHECKING:
     from .context import CheckContext
 
-Where = Literal["local", "host", "cluster"]
+RunsOn = Literal["driver", "fake", "each-cluster"]
 CheckFunction = Callable[["CheckContext"], "str | None"]
 
 #: The categories, in the order the catalogue lists them.
@@ -42,8 +45,12 @@ CATEGORIES: Final = ("loading", "phases", "merge", "errors", "cluster", "callbac
 CALLBACK: Final = "callback"
 CALLBACKBASE: Final = "callbackbase"
 STYLES: Final = (CALLBACK, CALLBACKBASE)
-#: Every cluster a ``"cluster"`` check can run on.
+#: What a check can run on (see the module docstring).
+RUNS_ON: Final = ("driver", "fake", "each-cluster")
+#: Every cluster an ``"each-cluster"`` check can run on.
 CLUSTERS: Final = ("fake", "live")
+#: The name :meth:`Check.clusters_for` gives the driver (no cluster).
+LOCAL: Final = "local"
 
 _ID = re.compile(r"^[a-z]+\.[a-z][a-z0-9-]*$")
 
@@ -53,8 +60,8 @@ class Check:
     """One rule of the catalogue.
 
     ``id`` is ``<category>.<name>``; ``rule`` is the one-line rule a callback must follow;
-    ``why`` says why it matters on a Ray cluster; ``where`` and ``clusters`` say where it
-    runs (see the module docstring); ``needs_callback`` is false for the checks that work
+    ``why`` says why it matters on a Ray cluster; ``runs_on`` and ``clusters`` say what it
+    runs on (see the module docstring); ``needs_callback`` is false for the checks that work
     on the spec alone (they still run when the callback cannot be loaded); ``styles`` the
     styles of callback it applies to (both by default).
     """
@@ -64,7 +71,7 @@ class Check:
     rule: str
     why: str
     function: CheckFunction
-    where: Where = "host"
+    runs_on: RunsOn = "fake"
     clusters: tuple[str, ...] = CLUSTERS
     needs_callback: bool = True
     fresh_process: bool = False
@@ -74,12 +81,13 @@ class Check:
         """Whether this check judges callbacks of ``style`` (one of :data:`STYLES`)."""
         return style in self.styles
 
-    def locations(self, requested: tuple[str, ...]) -> tuple[str, ...]:
-        """Where this check runs given the requested clusters: ``("local",)``,
-        ``("fake",)`` for behaviour checks, or the requested clusters it supports."""
-        if self.where == "local":
-            return ("local",)
-        if self.where == "host":
+    def clusters_for(self, requested: tuple[str, ...]) -> tuple[str, ...]:
+        """The clusters this check runs on given the ``requested`` ones: ``("local",)``
+        (the driver, no cluster), ``("fake",)`` for behaviour checks, or the requested
+        clusters it supports, in their order."""
+        if self.runs_on == "driver":
+            return (LOCAL,)
+        if self.runs_on == "fake":
             return ("fake",)
         return tuple(c for c in requested if c in self.clusters)
 
@@ -92,7 +100,7 @@ def check(
     *,
     rule: str,
     why: str,
-    where: Where = "host",
+    runs_on: RunsOn = "fake",
     clusters: tuple[str, ...] = CLUSTERS,
     needs_callback: bool = True,
     fresh_process: bool = False,
@@ -106,6 +114,8 @@ def check(
         raise ValueError(f"check {id!r}: unknown category {category!r}; one of {CATEGORIES}")
     if "\n" in rule or not rule.strip():
         raise ValueError(f"check {id!r}: the rule must be one non-empty line")
+    if runs_on not in RUNS_ON:
+        raise ValueError(f"check {id!r}: runs_on={runs_on!r} must be one of {RUNS_ON}")
     if not styles or set(styles) - set(STYLES):
         raise ValueError(f"check {id!r}: styles {styles!r} must be a non-empty subset of {STYLES}")
 
@@ -118,7 +128,7 @@ def check(
             rule=rule,
             why=" ".join(why.split()),
             function=function,
-            where=where,
+            runs_on=runs_on,
             clusters=clusters,
             needs_callback=needs_callback,
             fresh_process=fresh_process,

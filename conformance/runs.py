@@ -12,7 +12,8 @@ from typing import Any
 from reference_runner import CallbackReturnError, CallbackTimeoutError
 
 from .failure import CheckSkipped, describe, describe_error
-from .harness import Call, Run
+from .harness import Run
+from .recorder import Call
 
 
 def return_problem(value: Any) -> str | None:
@@ -73,6 +74,6 @@ def require_completed(run: Run, because: str) -> Run:
     return run
 
 
-def where(call: Call, run: Run) -> str:
-    """``phase 'x' (first lifecycle)``."""
+def call_site(call: Call, run: Run) -> str:
+    """Where in ``run`` the ``call`` happened, for messages: ``phase 'x' (first lifecycle)``."""
     return f"phase {call.phase!r} ({run.scenario})"

@@ -41,11 +41,11 @@ _BASE_EXCEPTIONS: Final = frozenset(
 @dataclass(frozen=True)
 class PhaseName:
     """A phase name the code compares against. ``how`` is ``"equals"``, ``"prefix"`` or
-    ``"suffix"``; ``where`` is ``file:line`` when known."""
+    ``"suffix"``; ``source_location`` is ``file:line`` when known."""
 
     name: str
     how: str
-    where: str
+    source_location: str
 
     @property
     def emitted(self) -> bool:
@@ -75,10 +75,11 @@ class PhaseName:
 
 @dataclass(frozen=True)
 class Exit:
-    """A statement that ends the process or raises a non-``Exception``."""
+    """A statement that ends the process or raises a non-``Exception``; ``source_location``
+    is ``file:line``."""
 
     what: str
-    where: str
+    source_location: str
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def phase_names(obj: Any) -> list[PhaseName]:
         for fn in functions_of(obj):
             for text in _code_strings(fn.__code__):
                 if _PHASE_LIKE.match(text):
-                    where = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
-                    found.setdefault((text, "equals"), PhaseName(text, "equals", where))
+                    location = f"{fn.__code__.co_filename}:{fn.__code__.co_firstlineno}"
+                    found.setdefault((text, "equals"), PhaseName(text, "equals", location))
     return list(found.values())
 
 
@@ -136,8 +137,8 @@ def exits(obj: Any) -> list[Exit]:
         for node in ast.walk(source.tree):
             what = _exit_of(node)
             if what is not None:
-                found.append(Exit(what, _where(source, node)))
-    return sorted(found, key=lambda e: (e.where.rsplit(":", 1)[0], int(e.where.rsplit(":", 1)[1])))
+                found.append(Exit(what, _location_of(source, node)))
+    return sorted(found, key=_in_file_order)
 
 
 # ---------------------------------------------------------------------- sources
@@ -223,7 +224,13 @@ def _code_strings(code: types.CodeType) -> Iterator[str]:
             yield from (c for c in const if isinstance(c, str))
 
 
-def _where(source: _Source, node: ast.AST) -> str:
+def _in_file_order(found: Exit) -> tuple[str, int]:
+    file, line = found.source_location.rsplit(":", 1)
+    return file, int(line)
+
+
+def _location_of(source: _Source, node: ast.AST) -> str:
+    """``file:line`` of ``node`` in the parsed ``source``."""
     line = source.first_line + getattr(node, "lineno", 1) - 1
     return f"{source.file}:{line}"
 
@@ -234,33 +241,33 @@ def _where(source: _Source, node: ast.AST) -> str:
 def _phase_names_in(source: _Source) -> Iterator[PhaseName]:
     is_phase = _is_phase_var(source.phase_vars)
     for node in ast.walk(source.tree):
-        where = _where(source, node)
+        location = _location_of(source, node)
         if isinstance(node, ast.Compare):
             operands = [node.left, *node.comparators]
             if any(is_phase(o) for o in operands):
                 for operand in operands:
                     if not is_phase(operand):
                         for text in _strings(operand, source.globals, keys=True):
-                            yield PhaseName(text, "equals", where)
+                            yield PhaseName(text, "equals", location)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             attr = node.func.attr
             if attr in ("startswith", "endswith") and is_phase(node.func.value):
                 how = "prefix" if attr == "startswith" else "suffix"
                 for arg in node.args[:1]:
                     for text in _strings(arg, source.globals, keys=False):
-                        yield PhaseName(text, how, where)
+                        yield PhaseName(text, how, location)
             elif attr == "get" and node.args and is_phase(node.args[0]):
                 for text in _strings(node.func.value, source.globals, keys=True):
-                    yield PhaseName(text, "equals", where)
+                    yield PhaseName(text, "equals", location)
         elif isinstance(node, ast.Subscript) and is_phase(node.slice):
             for text in _strings(node.value, source.globals, keys=True):
-                yield PhaseName(text, "equals", where)
+                yield PhaseName(text, "equals", location)
         elif isinstance(node, ast.Match) and is_phase(node.subject):
             for case in node.cases:
                 for pattern in ast.walk(case.pattern):
                     if isinstance(pattern, ast.MatchValue):
                         for text in _strings(pattern.value, source.globals, keys=False):
-                            yield PhaseName(text, "equals", where)
+                            yield PhaseName(text, "equals", location)
 
 
 def _is_phase_var(names: frozenset[str]) -> Callable[[ast.AST], bool]:

@@ -10,7 +10,9 @@ A spec naming a subclass of Ray 2.60's ``CallbackBase`` has the style ``"callbac
 (:attr:`Subject.style`): it is then loaded as a
 :class:`~reference_runner.ray_callback_base.CallbackBaseAdapter`, which runs the class as
 Ray does (built with Ray's keyword call, hooks at their phases), so the checks that apply
-to both styles drive it like any callback.
+to both styles drive it like any callback. Its ``callback_kwargs`` (Ray's
+``callback_config.callback_kwargs``, given to the subject) go into every build: the adapter,
+the instance shipped to workers, the constructor check and the fresh interpreter.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -41,12 +43,22 @@ class Subject:
         import_paths: folders a fresh interpreter (or Ray worker) gets on ``sys.path``
             besides the installed packages (the invocation folder, the rootdir, ...).
         cwd: the folder the user invoked the kit from.
+        callback_kwargs: for a ``CallbackBase`` subclass, the keyword arguments Ray passes
+            its constructor from ``callback_config.callback_kwargs`` (``{}``: none).
     """
 
-    def __init__(self, spec: str, *, import_paths: tuple[str, ...] = (), cwd: str = ".") -> None:
+    def __init__(
+        self,
+        spec: str,
+        *,
+        import_paths: tuple[str, ...] = (),
+        cwd: str = ".",
+        callback_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
         self.spec = spec
         self.import_paths = import_paths
         self.cwd = cwd
+        self.callback_kwargs: dict[str, Any] = dict(callback_kwargs or {})
         self._lock = threading.RLock()
         self._resolved: ResolvedSpec | None = None
         self._resolve_error: CallbackLoadError | None = None
@@ -101,7 +113,7 @@ class Subject:
 
     def _load_new(self) -> Callable[..., Any]:
         if self.style == CALLBACKBASE:
-            return CallbackBaseAdapter(self.resolve().target)
+            return CallbackBaseAdapter(self.resolve().target, callback_kwargs=self.callback_kwargs)
         return load_callback(self.spec)
 
     def config_entry(self) -> Any:
@@ -112,17 +124,16 @@ class Subject:
 
     def ray_instance(self, llm_config: Any) -> Any:
         """A ``CallbackBase`` subclass built as Ray builds it, once per subject:
-        ``cls(raise_error_on_callback=True, llm_config=llm_config, ctx_kwargs=<Ray's>)``
-        (an unplaced placement group, ``MODEL_AND_TOKENIZER``, ``runtime_env={}``). What is
-        shipped to workers. Raises what the constructor raises (not memoized then)."""
-        from reference_runner.ray_callback_rules import ray_ctx_kwargs
+        ``cls(raise_error_on_callback=True, llm_config=llm_config, ctx_kwargs=<Ray's>,
+        **callback_kwargs)`` (an unplaced placement group, ``MODEL_AND_TOKENIZER``, the
+        runtime env Ray completes from none). What is shipped to workers. Raises what the
+        constructor raises (not memoized then)."""
+        from reference_runner.ray_callback_base import construct_as_ray
 
         target = self.resolve().target
         return self.memo(
             "ray-instance",
-            lambda: target(
-                raise_error_on_callback=True, llm_config=llm_config, ctx_kwargs=ray_ctx_kwargs()
-            ),
+            lambda: construct_as_ray(target, llm_config, callback_kwargs=self.callback_kwargs),
         )
 
     @property

@@ -4,8 +4,9 @@ Ray Serve LLM node initialization.
 Importing it imports neither pytest nor Ray; Ray is imported when a function needs it
 (``initialize_node``, or validating a ``runtime_env`` a callback set). Ray 2.60's
 ``CallbackBase`` subclasses run as callbacks through :class:`CallbackBaseAdapter`
-(:mod:`reference_runner.ray_callback_base`; their rules are in
-:mod:`reference_runner.ray_callback_rules`).
+(:mod:`reference_runner.ray_callback_base`; their ``CallbackCtx`` in
+:mod:`reference_runner.ray_callback_ctx`). The rules such a subclass must follow to be
+certified are the conformance catalogue's, not the runtime's (docs/design.md §Layers).
 """
 
 from __future__ import annotations

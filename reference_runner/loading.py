@@ -1,6 +1,6 @@
 """Turning callback specs (callables or import paths) into callables.
 
-Accepted forms (DESIGN §2):
+Accepted forms (docs/design.md §The callback contract, *Loading*):
 
 * a callable: returned as is (a class is instantiated with no arguments);
 * ``"pkg.mod.attr"``: the longest importable module prefix, then attributes;
@@ -70,7 +70,7 @@ def load_callback(spec: str | Callable[..., Any]) -> Callable[..., Any]:
     if not callable(target):
         raise CallbackLoadError(
             spec,
-            f"it resolves to {type(target).__name__} {_short_repr(target)}, which is not "
+            f"it resolves to {describe_value(target)}, which is not "
             "callable; point the spec at a function, a class, or an object with __call__",
         )
     return target  # type: ignore[no-any-return]
@@ -100,7 +100,11 @@ class ResolvedSpec:
 
 def resolve_spec(spec: str) -> ResolvedSpec:
     """Import the module ``spec`` names and walk its attribute path, without calling or
-    instantiating anything; raise :class:`CallbackLoadError` naming what failed."""
+    instantiating anything; raise :class:`CallbackLoadError` naming what failed.
+
+    The one spec resolver: :func:`load_callback`, the ``CallbackBase`` detection of
+    :mod:`reference_runner.ray_callback_base` and the conformance kit all use it.
+    """
     problem = spec_form_problem(spec)
     if problem is not None:
         raise CallbackLoadError(spec, problem)
@@ -239,9 +243,16 @@ def _path_hint() -> str:
     return "[" + ", ".join(shown) + more + "]"
 
 
-def _short_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def describe_value(value: Any, limit: int = 70) -> str:
+    """``<type name> <repr>``, the ``repr`` cut to ``limit`` characters: how the runtime's
+    error messages show a value (``int 42``, ``str 'TOKENIZER_ONLY'``). Never raises."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not hide the real error
+        text = f"<unrepresentable: {type(exc).__name__}>"
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(value).__name__} {text}"
 
 
 def import_path_of(obj: Any) -> str | None:

@@ -8,9 +8,17 @@ process as ``cls(raise_error_on_callback=..., llm_config=..., ctx_kwargs={...},
 * detects such a class (:func:`is_callback_base_class`, :func:`resolve_callback_base_class`)
   without importing Ray itself: a class can only subclass ``CallbackBase`` if its module
   already imported Ray's, so detection looks in ``sys.modules``;
+* builds it with Ray's keyword call (:func:`construct_as_ray`, including
+  ``callback_kwargs``);
 * adapts it (:class:`CallbackBaseAdapter`) into a callback ``(phase, config, data)`` that
   calls its hooks at the phases Ray calls them, the way Ray calls them, and maps ``ctx``
   onto our reserved keys in both directions.
+
+Spec strings are resolved by :func:`reference_runner.loading.resolve_spec`. ``ctx`` itself
+(Ray's API import, ``ctx_kwargs``, the mapping, field validity) is
+:mod:`reference_runner.ray_callback_ctx`'s. The rules a subclass must follow to be certified
+are the conformance catalogue's (``conformance.checks.callbackbase``); the adapter only
+records what it saw (:class:`HookCall`) and raises on what Ray itself could not run.
 
 Hooks and phases (Ray 2.60: ``VLLMEngine.start`` in ``vllm_engine.py``,
 ``initialize_node`` in ``node_initialization_utils.py``, ``download_model_files`` in
@@ -28,51 +36,41 @@ hook                                            our phase            how Ray cal
 
 ``ctx`` and ``data``: before every hook ``data`` is copied onto ``ctx``; after it, the fields
 the hook changed become the mapping the adapter returns, so the runner's trace credits the
-class (the table is in :mod:`reference_runner.ray_callback_ctx`).
-
-What does not map (``docs/ray_callback_base.md``): Ray builds the default placement group
-*before* constructing the callback, we build it after ``post_download``, so
-``ctx.placement_group`` is ``None`` in ``on_before_node_init`` unless a callback supplied one;
-``llm_config`` is our :class:`~reference_runner.LLMConfig`, not Ray's; ``ctx.runtime_env =
-None`` cannot remove a runtime env from ``data``; a download hook's changes to its shipped
-copy are lost (as in Ray) and reported, not mapped.
+class (the table is in :mod:`reference_runner.ray_callback_ctx`; what does not map, such as
+the default placement group Ray builds *before* the callback and we after ``post_download``,
+is listed in ``docs/ray_callback_base.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import dataclasses
-import inspect
 import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from .cloud_errors import cloud_error_note
 from .downloadable import NodeModelDownloadable
 from .errors import CallbackError, CallbackLoadError, CallbackReturnError
-from .loading import _import, _import_longest_prefix, _resolve, spec_form_problem
+from .hook_recording import HookRecorder, in_daemon_thread
+from .loading import resolve_spec
 from .phases import POST_INITIALIZATION, PRE_DOWNLOAD, PRE_INITIALIZATION
 from .ray_callback_ctx import (
-    CTX_FIELDS,
-    CTX_TO_DATA,
-    CUSTOM_DATA_KEY,
-    MISSING,
+    RAY_CALLBACK_BASE_MODULE,
     CtxState,
     apply_data_to_ctx,
+    ctx_field_problems,
     data_from_ctx,
-    is_download_choice,
-    ray_download_enum,
-    snapshot_value,
+    data_view,
+    ray_callback_api,
+    ray_ctx_kwargs,
+    ray_runtime_env,
     to_ctx_download_choice,
-    to_data_download_choice,
 )
 from .reserved import PLACEMENT_GROUP, RUNTIME_ENV, WORKER_NODE_DOWNLOAD_MODEL
-
-#: Where Ray 2.60 defines ``CallbackBase`` and ``CallbackCtx``.
-RAY_CALLBACK_BASE_MODULE: Final = "ray.llm._internal.common.callbacks.base"
+from .shared_data import MISSING
 
 ON_BEFORE_NODE_INIT: Final = "on_before_node_init"
 ON_BEFORE_DOWNLOAD: Final = "on_before_download_model_files_distributed"
@@ -89,10 +87,9 @@ PHASE_HOOKS: Final[Mapping[str, str]] = {phase: hook for hook, phase in HOOK_PHA
 AWAITED_HOOKS: Final = (ON_BEFORE_NODE_INIT, ON_AFTER_NODE_INIT)
 #: Hooks Ray calls with ``callback.run_callback_sync(name)`` (they should be plain ``def``).
 SYNC_HOOKS: Final = (ON_BEFORE_DOWNLOAD,)
-
-
-class RayCallbackAPIUnavailable(ImportError):
-    """Ray's ``CallbackBase`` module could not be imported (Ray missing or not 2.60)."""
+#: The keywords Ray's ``get_or_create_callback`` passes itself; ``callback_kwargs`` cannot
+#: use them (Ray's call would get each twice).
+RAY_CONSTRUCTOR_KEYWORDS: Final = ("raise_error_on_callback", "llm_config", "ctx_kwargs")
 
 
 class RayCallbackContractError(CallbackError, TypeError):
@@ -101,33 +98,7 @@ class RayCallbackContractError(CallbackError, TypeError):
     something else, or cannot be pickled to the worker nodes."""
 
 
-# ---------------------------------------------------------------------- Ray's API
-
-
-@dataclass(frozen=True)
-class RayCallbackAPI:
-    """Ray's classes, imported on demand by :func:`ray_callback_api`."""
-
-    CallbackBase: type
-    CallbackCtx: type
-
-
-def ray_callback_api() -> RayCallbackAPI:
-    """Import ``CallbackBase`` and ``CallbackCtx`` from Ray (this imports ``ray``).
-
-    Raises :class:`RayCallbackAPIUnavailable`, saying why, when they cannot be imported.
-    """
-    try:
-        import importlib
-
-        module = importlib.import_module(RAY_CALLBACK_BASE_MODULE)
-        return RayCallbackAPI(module.CallbackBase, module.CallbackCtx)
-    except Exception as exc:
-        raise RayCallbackAPIUnavailable(
-            f"Ray's class-based callback API ({RAY_CALLBACK_BASE_MODULE}) could not be "
-            f"imported: {type(exc).__name__}: {exc}. It ships with Ray 2.60: "
-            "pip install 'ray>=2.60,<2.61'"
-        ) from exc
+# ---------------------------------------------------------------------- detection
 
 
 def _loaded_callback_base() -> type | None:
@@ -137,29 +108,13 @@ def _loaded_callback_base() -> type | None:
     return base if isinstance(base, type) else None
 
 
-# ---------------------------------------------------------------------- detection
-
-
-def resolve_spec(spec: str) -> Any:
-    """The object an import path names, *without* instantiating a class (unlike
-    :func:`~reference_runner.load_callback`). Raises :class:`CallbackLoadError`."""
-    problem = spec_form_problem(spec)
-    if problem is not None:
-        raise CallbackLoadError(spec, problem)
-    if ":" in spec:
-        module_name, attr_path = spec.split(":", 1)
-        return _resolve(spec, _import(spec, module_name), module_name, attr_path.split("."))
-    module, module_name, attrs = _import_longest_prefix(spec)
-    return _resolve(spec, module, module_name, attrs)
-
-
 def is_callback_base_class(obj: object) -> bool:
     """True when ``obj`` is Ray's ``CallbackBase`` or a subclass, or an import path naming
     one. Never raises and never imports Ray itself; an import path is imported (a path that
     does not import is not a ``CallbackBase`` class: the caller's loader reports it)."""
     if isinstance(obj, str):
         try:
-            obj = resolve_spec(obj)
+            obj = resolve_spec(obj).target
         except Exception:
             return False
     base = _loaded_callback_base()
@@ -171,7 +126,7 @@ def resolve_callback_base_class(spec: str | type) -> type:
 
     Raises :class:`CallbackLoadError` when the spec does not load or is not one.
     """
-    target: Any = resolve_spec(spec) if isinstance(spec, str) else spec
+    target: Any = resolve_spec(spec).target if isinstance(spec, str) else spec
     if is_callback_base_class(target):
         assert isinstance(target, type)
         return target
@@ -183,13 +138,86 @@ def resolve_callback_base_class(spec: str | type) -> type:
     )
 
 
+# ---------------------------------------------------------------------- construction
+
+
+def ray_constructor_kwargs(
+    llm_config: Any,
+    *,
+    ctx_kwargs: Mapping[str, Any],
+    callback_kwargs: Mapping[str, Any] | None = None,
+    raise_error_on_callback: bool = True,
+) -> dict[str, Any]:
+    """The keyword arguments of Ray 2.60's ``LLMConfig.get_or_create_callback`` call
+    ``cls(raise_error_on_callback=..., llm_config=..., ctx_kwargs={...},
+    **callback_config.callback_kwargs)``.
+
+    Raises ``TypeError`` naming the key when ``callback_kwargs`` has a key that is not a
+    ``str`` or is one of :data:`RAY_CONSTRUCTOR_KEYWORDS` (Ray's call would fail).
+    """
+    kwargs = dict(callback_kwargs or {})
+    bad = [key for key in kwargs if not isinstance(key, str)]
+    if bad:
+        raise TypeError(
+            f"callback_kwargs keys must be str (they become keyword arguments of the class); "
+            f"got {bad!r}. Use the option names your __init__ reads from self.kwargs"
+        )
+    taken = [key for key in kwargs if key in RAY_CONSTRUCTOR_KEYWORDS]
+    if taken:
+        raise TypeError(
+            f"callback_kwargs may not hold {taken!r}: Ray passes "
+            f"{', '.join(RAY_CONSTRUCTOR_KEYWORDS)} itself, so its call would get them twice. "
+            "Set raise_error_on_callback through callback_config, and rename your option"
+        )
+    return {
+        "raise_error_on_callback": raise_error_on_callback,
+        "llm_config": llm_config,
+        "ctx_kwargs": dict(ctx_kwargs),
+        **kwargs,
+    }
+
+
+def construct_as_ray(
+    callback_class: type,
+    llm_config: Any,
+    *,
+    ctx_kwargs: Mapping[str, Any] | None = None,
+    callback_kwargs: Mapping[str, Any] | None = None,
+    raise_error_on_callback: bool = True,
+) -> Any:
+    """Build ``callback_class`` as Ray 2.60 builds it on a replica:
+    ``callback_class(**ray_constructor_kwargs(...))``, all by keyword.
+
+    ``ctx_kwargs`` defaults to :func:`~reference_runner.ray_callback_ctx.ray_ctx_kwargs`
+    (what a deployment passes; imports Ray). Raises ``TypeError`` for bad
+    ``callback_kwargs`` (see :func:`ray_constructor_kwargs`), and what the constructor
+    raises, as itself with a note saying how it was called.
+    """
+    kwargs = ray_constructor_kwargs(
+        llm_config,
+        ctx_kwargs=ray_ctx_kwargs() if ctx_kwargs is None else ctx_kwargs,
+        callback_kwargs=callback_kwargs,
+        raise_error_on_callback=raise_error_on_callback,
+    )
+    try:
+        return callback_class(**kwargs)
+    except Exception as exc:
+        own = sorted(k for k in kwargs if k not in RAY_CONSTRUCTOR_KEYWORDS)
+        exc.add_note(
+            f"[reference_runner] raised while constructing {callback_class.__qualname__}"
+            " as Ray does: cls(raise_error_on_callback=..., llm_config=..., "
+            f"ctx_kwargs=..., **callback_kwargs) with callback_kwargs {own}"
+        )
+        raise
+
+
 # ---------------------------------------------------------------------- observations
 
 
 @dataclass(frozen=True)
 class HookCall:
-    """One hook call the adapter made, as the rules in
-    :mod:`reference_runner.ray_callback_rules` read it.
+    """One hook call the adapter made, for whoever judges the run (the conformance
+    catalogue's ``callbackbase.*`` checks read these).
 
     ``callback`` is the class's qualified name; ``awaited`` is Ray's verdict
     (``inspect.iscoroutinefunction`` of the bound method); ``returned`` is what the hook
@@ -217,50 +245,6 @@ class HookCall:
     duration_s: float = 0.0
 
 
-class _Recorder:
-    """Stands in for a hook as an instance attribute while Ray's ``run_callback`` calls
-    it: records what the hook returned or raised, keeping Ray's sync/async verdict."""
-
-    def __init__(self, instance: Any, name: str) -> None:
-        self.instance = instance
-        self.name = name
-        self.original = getattr(instance, name)
-        self.awaited = inspect.iscoroutinefunction(self.original)
-        self.returned: Any = None
-        self.raised: BaseException | None = None
-
-    def __enter__(self) -> _Recorder:
-        original = self.original
-
-        if self.awaited:
-
-            async def hook() -> Any:
-                try:
-                    self.returned = await original()
-                except BaseException as exc:
-                    self.raised = exc
-                    raise
-                return self.returned
-
-        else:
-
-            def hook() -> Any:  # type: ignore[misc]
-                try:
-                    self.returned = original()
-                except BaseException as exc:
-                    self.raised = exc
-                    raise
-                if inspect.iscoroutine(self.returned):
-                    self.returned.close()  # Ray drops it unawaited; close to avoid a warning
-                return self.returned
-
-        vars(self.instance)[self.name] = hook
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        vars(self.instance).pop(self.name, None)
-
-
 # ---------------------------------------------------------------------- the adapter
 
 
@@ -269,18 +253,25 @@ class CallbackBaseAdapter:
     2.60 does.
 
     On its first call it builds the instance as Ray's ``LLMConfig.get_or_create_callback``
-    does: ``cls(raise_error_on_callback=..., llm_config=config, ctx_kwargs={
-    "worker_node_download_model": ..., "placement_group": ..., "runtime_env": ...},
-    **callback_kwargs)``, from what ``data`` holds (``MODEL_AND_TOKENIZER``, no group and
-    the config's ``runtime_env`` when it holds nothing). Then, at each phase of
-    :data:`PHASE_HOOKS`, it copies ``data`` onto ``ctx``, calls the hook through the
+    does (:func:`construct_as_ray`): ``cls(raise_error_on_callback=..., llm_config=config,
+    ctx_kwargs={"worker_node_download_model": ..., "placement_group": ...,
+    "runtime_env": ...}, **callback_kwargs)``, with ``ctx_kwargs`` from what ``data`` holds
+    (``MODEL_AND_TOKENIZER``, no group and the config's ``runtime_env`` when it holds
+    nothing; the runtime env completed as Ray completes it,
+    :func:`~reference_runner.ray_callback_ctx.ray_runtime_env`). Then, at each phase of
+    :data:`PHASE_HOOKS`, it copies onto ``ctx`` what others changed in ``data`` since
+    ``ctx`` last reflected it (what the class left in ``ctx`` stays, as in Ray, where
+    ``ctx`` is the only state), calls the hook through the
     instance's own ``run_callback`` (awaited) or ``run_callback_sync`` (in a thread with no
     event loop, as in a Ray task), checks the ``ctx`` fields, and returns the fields the
     hook changed as a mapping for ``data``. Other phases return ``None``.
 
     Args:
         callback_class: the ``CallbackBase`` subclass, or an import path naming it.
-        callback_kwargs: Ray's ``CallbackConfig.callback_kwargs``.
+        callback_kwargs: Ray's ``CallbackConfig.callback_kwargs``: the class's own options,
+            passed as keywords to its constructor (the instance keeps them in
+            ``self.kwargs``). Checked at once: ``TypeError`` for a non-str key or one of
+            :data:`RAY_CONSTRUCTOR_KEYWORDS`.
         raise_error_on_callback: Ray's ``CallbackConfig.raise_error_on_callback``: ``True``
             makes a hook's exception surface as Ray's ``Exception("Error running callback
             method ...")`` chained to it; ``False`` logs it and carries on.
@@ -308,11 +299,15 @@ class CallbackBaseAdapter:
     ) -> None:
         self.callback_class: type = resolve_callback_base_class(callback_class)
         self.spec = callback_class
+        # Fail here, not on the first phase, when Ray's call could not take these.
+        ray_constructor_kwargs(None, ctx_kwargs={}, callback_kwargs=callback_kwargs)
         self.callback_kwargs: dict[str, Any] = dict(callback_kwargs or {})
         self.raise_error_on_callback = raise_error_on_callback
         self.ship_download_hook = ship_download_hook
         self.instance: Any = None
         self.calls: list[HookCall] = []
+        # What of data the instance's ctx reflects (see ray_callback_ctx.data_view).
+        self._reflected: dict[str, Any] = {}
         # describe_callback() names the adapter after the class it runs.
         self.__module__ = self.callback_class.__module__
         self.__qualname__ = f"{self.callback_class.__qualname__} (CallbackBase)"
@@ -341,9 +336,11 @@ class CallbackBaseAdapter:
             return None
         if self.instance is None:
             self.instance = self.construct(config, data)
+            self._reflected = data_view(self._construction_data(config, data))
         ctx = self._ctx_of(self.instance, phase, hook)
         placement_group_required = data.get(PLACEMENT_GROUP) is not None
-        apply_data_to_ctx(ctx, data)
+        apply_data_to_ctx(ctx, data, reflected=self._reflected)
+        self._reflected = data_view(data)
         if hook == ON_BEFORE_DOWNLOAD:
             if ctx.run_init_node is False:
                 return None  # Ray skips initialize_node, and with it this hook
@@ -351,39 +348,52 @@ class CallbackBaseAdapter:
         else:
             target = self.instance
         call, before = await self._call_hook(target, phase, hook)
-        return self._finish(call, before, target, placement_group_required)
+        mapped = self._finish(call, before, target, placement_group_required)
+        self._reflected.update(data_view(mapped or {}))
+        return mapped
 
     # ------------------------------------------------------------------ steps
 
-    def ctx_kwargs_for(self, config: Any, data: Mapping[str, Any]) -> dict[str, Any]:
-        """The ``ctx_kwargs`` Ray would pass, from ``data`` and ``config``."""
+    def _construction_data(self, config: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``data`` view ``ctx_kwargs`` come from: ``data``'s keys, else the defaults
+        (``MODEL_AND_TOKENIZER``, no group, the config's ``runtime_env``)."""
         runtime_env = data.get(RUNTIME_ENV, getattr(config, "runtime_env", None))
+        out = {
+            WORKER_NODE_DOWNLOAD_MODEL: data.get(
+                WORKER_NODE_DOWNLOAD_MODEL, NodeModelDownloadable.MODEL_AND_TOKENIZER
+            ),
+            PLACEMENT_GROUP: data.get(PLACEMENT_GROUP),
+        }
+        if isinstance(runtime_env, Mapping):
+            out[RUNTIME_ENV] = runtime_env
+        return out
+
+    def ctx_kwargs_for(self, config: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``ctx_kwargs`` Ray would pass, from ``data`` and ``config``: the runtime env
+        is completed as Ray completes it (``{"env_vars": {}}`` at least, the Hugging Face
+        tokens of this process's environment copied in; see
+        :func:`~reference_runner.ray_callback_ctx.ray_runtime_env`)."""
+        source = self._construction_data(config, data)
+        group_config = getattr(config, "placement_group_config", None)
         return {
             "worker_node_download_model": to_ctx_download_choice(
-                data.get(WORKER_NODE_DOWNLOAD_MODEL, NodeModelDownloadable.MODEL_AND_TOKENIZER)
+                source[WORKER_NODE_DOWNLOAD_MODEL]
             ),
-            "placement_group": data.get(PLACEMENT_GROUP),
-            "runtime_env": snapshot_value(dict(runtime_env)) if runtime_env else runtime_env,
+            "placement_group": source[PLACEMENT_GROUP],
+            "runtime_env": ray_runtime_env(
+                source.get(RUNTIME_ENV), bundles=getattr(group_config, "bundles", None)
+            ),
         }
 
     def construct(self, config: Any, data: Mapping[str, Any]) -> Any:
         """Build the instance with Ray's keyword call (see the class docstring)."""
-        ctx_kwargs = self.ctx_kwargs_for(config, data)
-        try:
-            return self.callback_class(
-                raise_error_on_callback=self.raise_error_on_callback,
-                llm_config=config,
-                ctx_kwargs=ctx_kwargs,
-                **self.callback_kwargs,
-            )
-        except Exception as exc:
-            exc.add_note(
-                f"[reference_runner] raised while constructing {self.callback_class.__qualname__}"
-                " as Ray does: cls(raise_error_on_callback=..., llm_config=..., "
-                f"ctx_kwargs=..., **callback_kwargs) with callback_kwargs "
-                f"{sorted(self.callback_kwargs)}"
-            )
-            raise
+        return construct_as_ray(
+            self.callback_class,
+            config,
+            ctx_kwargs=self.ctx_kwargs_for(config, data),
+            callback_kwargs=self.callback_kwargs,
+            raise_error_on_callback=self.raise_error_on_callback,
+        )
 
     def _ctx_of(self, instance: Any, phase: str, hook: str) -> Any:
         ctx = getattr(instance, "ctx", MISSING)
@@ -418,7 +428,7 @@ class CallbackBaseAdapter:
 
     async def _call_hook(self, target: Any, phase: str, hook: str) -> tuple[HookCall, CtxState]:
         before = CtxState.of(target.ctx)
-        recorder = _Recorder(target, hook)
+        recorder = HookRecorder(target, hook)
         ray_call: Literal["run_callback", "run_callback_sync"] = (
             "run_callback_sync" if hook in SYNC_HOOKS else "run_callback"
         )
@@ -427,7 +437,7 @@ class CallbackBaseAdapter:
         with recorder:
             try:
                 if ray_call == "run_callback_sync":
-                    await _in_daemon_thread(
+                    await in_daemon_thread(
                         lambda: target.run_callback_sync(hook), f"{hook}:{phase}"
                     )
                 elif recorder.awaited:
@@ -436,7 +446,7 @@ class CallbackBaseAdapter:
                     # Ray calls a plain-def hook inline on the replica's event loop; run it
                     # on an event loop of its own so a hook that blocks cannot block ours
                     # (the runner's timeout still applies).
-                    await _in_daemon_thread(
+                    await in_daemon_thread(
                         lambda: asyncio.run(target.run_callback(hook)), f"{hook}:{phase}"
                     )
             except asyncio.CancelledError:
@@ -457,6 +467,9 @@ class CallbackBaseAdapter:
             duration_s=time.perf_counter() - start,
         )
         if surfaced is not None:
+            note = cloud_error_note(recorder.raised or surfaced)
+            if note is not None:  # Ray's message does not name the bucket
+                surfaced.add_note(f"[reference_runner] {note}")
             self.calls.append(call)
             raise surfaced
         return call, before
@@ -472,8 +485,6 @@ class CallbackBaseAdapter:
             self.calls.append(dataclasses.replace(call, lost=call.changed))
             return None
         ctx = self._ctx_of(target, call.phase, call.hook)
-        from .ray_callback_rules import ctx_field_problems
-
         problems = ctx_field_problems(ctx, placement_group_required=placement_group_required)
         if problems:
             self.calls.append(call)
@@ -502,46 +513,20 @@ def _fresh_adapter(
     )
 
 
-async def _in_daemon_thread(fn: Callable[[], Any], name: str) -> Any:
-    """Run ``fn`` in a daemon thread (no event loop there) and await its outcome; a thread
-    that never returns cannot hold up interpreter exit."""
-    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-
-    def target() -> None:
-        if not future.set_running_or_notify_cancel():
-            return
-        try:
-            future.set_result(fn())
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=target, name=f"reference_runner:{name}", daemon=True).start()
-    return await asyncio.wrap_future(future)
-
-
 __all__ = [
     "AWAITED_HOOKS",
-    "CTX_FIELDS",
-    "CTX_TO_DATA",
-    "CUSTOM_DATA_KEY",
     "HOOK_PHASES",
+    "ON_AFTER_NODE_INIT",
+    "ON_BEFORE_DOWNLOAD",
+    "ON_BEFORE_NODE_INIT",
     "PHASE_HOOKS",
-    "RAY_CALLBACK_BASE_MODULE",
+    "RAY_CONSTRUCTOR_KEYWORDS",
     "SYNC_HOOKS",
     "CallbackBaseAdapter",
-    "CtxState",
     "HookCall",
-    "RayCallbackAPI",
-    "RayCallbackAPIUnavailable",
     "RayCallbackContractError",
-    "apply_data_to_ctx",
-    "data_from_ctx",
+    "construct_as_ray",
     "is_callback_base_class",
-    "is_download_choice",
-    "ray_callback_api",
-    "ray_download_enum",
+    "ray_constructor_kwargs",
     "resolve_callback_base_class",
-    "resolve_spec",
-    "to_ctx_download_choice",
-    "to_data_download_choice",
 ]

@@ -99,6 +99,9 @@ RESERVED_KEYS: Final[Mapping[str, Callable[[Any], str | None]]] = {
 }
 
 RESERVED_KEY_SET: Final = frozenset(RESERVED_KEYS)
+#: The reserved keys callbacks may set (all but :data:`SYSTEM_KEYS`): the runner reads them,
+#: so what a callback puts there changes what the node does.
+CALLBACK_RESERVED_KEYS: Final = RESERVED_KEY_SET - SYSTEM_KEYS
 
 
 def reserved_key_problem(key: str, value: Any) -> str | None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-#: Marks "no value" in a recorded prior state.
+#: The package's one "no value" sentinel: a key absent from ``data`` in a recorded prior
+#: state, an attribute an object does not have (``getattr(obj, name, MISSING)``).
 MISSING: Final[Any] = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
 

@@ -11,15 +11,14 @@ import traceback
 from collections.abc import Mapping
 from typing import Any, cast
 
+from conformance.cluster_api import LiveCluster, WorkerRun
+from conformance.context import CheckContext
+from conformance.failure import CheckFailed, CheckSkipped, describe, describe_error
+from conformance.harness import Run, config_with
+from conformance.registry import check
+from conformance.runs import failing_call, why_failed, written
 from reference_runner import PHASES, PlacementGroupTimeoutError
 from reference_runner.reserved import PLACEMENT_GROUP, RUNTIME_ENV
-
-from .context import CheckContext
-from .failure import CheckFailed, CheckSkipped, describe, describe_error
-from .harness import Run, config_with
-from .host import LiveHost, WorkerRun
-from .registry import check
-from .runs import failing_call, why_failed, written
 
 
 def _worker_run(ctx: CheckContext) -> WorkerRun:
@@ -27,14 +26,14 @@ def _worker_run(ctx: CheckContext) -> WorkerRun:
     cached = bench.recall("worker-run")
     if cached is not None:
         return cast(WorkerRun, cached)
-    host = cast(LiveHost, ctx.require_host())
+    cluster = cast(LiveCluster, ctx.require_cluster())
     config = config_with(ctx.settings.base_config(), [ctx.subject.config_entry()])
-    run = host.run_in_worker(config, timeout_s=ctx.settings.timeout_s)
+    run = cluster.run_in_worker(config, timeout_s=ctx.settings.timeout_s)
     return cast(WorkerRun, bench.remember("worker-run", run))
 
 
 def _is_live(ctx: CheckContext) -> bool:
-    return ctx.require_host().name == "live"
+    return ctx.require_cluster().name == "live"
 
 
 @check(
@@ -42,7 +41,7 @@ def _is_live(ctx: CheckContext) -> bool:
     rule="initialize_node with the callback completes on the cluster and leaves nothing behind.",
     why="""This is what a serving replica does at start-up; everything else in the
     catalogue is there to make this succeed on the real thing.""",
-    where="cluster",
+    runs_on="each-cluster",
 )
 def initialize_node_completes(ctx: CheckContext) -> str | None:
     if _is_live(ctx):
@@ -92,7 +91,7 @@ def _fix_for(error: BaseException | None) -> str:
     why="""A group the cluster cannot hold stays pending forever on Ray: the replica waits,
     holds nothing and never starts; one smaller than the engine needs fails later, inside
     the engine.""",
-    where="cluster",
+    runs_on="each-cluster",
 )
 def placement_group(ctx: CheckContext) -> str | None:
     config = ctx.settings.base_config()
@@ -190,7 +189,7 @@ def _fmt(resources: Mapping[str, float]) -> str:
     ),
     why="""The engine's workers start with this runtime env; one Ray rejects fails every
     worker start on the cluster, after the placement group was already taken.""",
-    where="cluster",
+    runs_on="each-cluster",
 )
 def runtime_env(ctx: CheckContext) -> str | None:
     run = ctx.require_bench().lifecycle()
@@ -208,9 +207,9 @@ def runtime_env(ctx: CheckContext) -> str | None:
             "py_modules pointing at existing folders or URIs, pip, ...)",
         )
     if _is_live(ctx):
-        host = cast(LiveHost, ctx.require_host())
+        cluster = cast(LiveCluster, ctx.require_cluster())
         try:
-            host.check_runtime_env(env, timeout_s=ctx.settings.timeout_s)
+            cluster.check_runtime_env(env, timeout_s=ctx.settings.timeout_s)
         except Exception as exc:
             raise CheckFailed(
                 expected="a task started with this runtime_env to run on the live cluster",
@@ -250,7 +249,7 @@ def _runtime_env_problem(env: Any) -> str | None:
     why="""On the cluster the callback is imported by a worker, with the worker's
     environment, working directory and sys.path; anything that differs (a config file read
     from the driver's cwd, an env var only the driver has) shows up here first.""",
-    where="cluster",
+    runs_on="each-cluster",
     clusters=("live",),
 )
 def in_worker(ctx: CheckContext) -> str | None:

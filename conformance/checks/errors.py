@@ -6,14 +6,13 @@ from __future__ import annotations
 import pickle
 import sys
 
+from conformance.context import CheckContext
+from conformance.failure import CheckFailed, CheckSkipped, describe_error
+from conformance.harness import Run
+from conformance.registry import CALLBACK, check
+from conformance.runs import call_site, failing_call, require_completed
+from conformance.static import exits
 from reference_runner import CallbackTimeoutError
-
-from .context import CheckContext
-from .failure import CheckFailed, CheckSkipped, describe_error
-from .harness import Run
-from .registry import CALLBACK, check
-from .runs import failing_call, require_completed, where
-from .static import exits
 
 _NOTE_PREFIX = "[reference_runner] raised by callback"
 
@@ -32,7 +31,7 @@ def only_exceptions(ctx: CheckContext) -> str | None:
             if call.error is not None and not isinstance(call.error, Exception):
                 raise CheckFailed(
                     expected="failures raised as Exception subclasses",
-                    happened=f"in {where(call, run)} it raised {describe_error(call.error)}, "
+                    happened=f"in {call_site(call, run)} it raised {describe_error(call.error)}, "
                     "a BaseException that is not an Exception",
                     fix=_FIX_EXIT,
                 )
@@ -40,7 +39,7 @@ def only_exceptions(ctx: CheckContext) -> str | None:
     if found:
         raise CheckFailed(
             expected="no code path that exits the process or raises a non-Exception",
-            happened="\n".join(f"{e.what} at {e.where}" for e in found),
+            happened="\n".join(f"{e.what} at {e.source_location}" for e in found),
             fix=_FIX_EXIT,
         )
     return None
@@ -78,7 +77,7 @@ def failure_context(ctx: CheckContext) -> str | None:
             raise CheckFailed(
                 expected="the exception to carry the runner's note naming the callback and "
                 f"phase {call.phase!r}",
-                happened=f"in {where(call, run)} the caller got {describe_error(error)} "
+                happened=f"in {call_site(call, run)} the caller got {describe_error(error)} "
                 f"without that note (notes: {notes})",
                 fix="raise a plain Exception subclass; do not override __notes__ or "
                 "add_note on your exception class",
@@ -87,7 +86,7 @@ def failure_context(ctx: CheckContext) -> str | None:
         if problem is not None:
             raise CheckFailed(
                 expected="the exception to survive a pickle round trip with its type and message",
-                happened=f"in {where(call, run)} it raised {describe_error(error)}; {problem}",
+                happened=f"in {call_site(call, run)} it raised {describe_error(error)}; {problem}",
                 fix="give custom exception classes an __init__ whose arguments are exactly "
                 "what they pass to super().__init__ (or define __reduce__), so Ray can "
                 "rebuild them on the caller's side",
@@ -120,7 +119,7 @@ def _pickle_problem(error: BaseException) -> str | None:
 def host_failures(ctx: CheckContext) -> str | None:
     bench = ctx.require_bench()
     if not bench.faults():
-        raise CheckSkipped(f"the {bench.host.name} cluster cannot inject host faults")
+        raise CheckSkipped(f"the {bench.cluster.name} cluster cannot inject host faults")
     require_completed(bench.lifecycle(), "see phases.lifecycle")
     notes = []
     for fault in bench.faults():
@@ -160,10 +159,10 @@ def _masking(run: Run, baseline: Run) -> str | None:
     inner = next((e for e in _chain(error) if e is not error and _is_host_error(e, baseline)), None)
     if inner is not None:
         return (
-            f"in {where(call, run)} the host's {describe_error(inner)} reached the caller "
+            f"in {call_site(call, run)} the host's {describe_error(inner)} reached the caller "
             f"rewrapped as {describe_error(error)}"
         )
-    return f"in {where(call, run)} the callback raised {describe_error(error)} in its place"
+    return f"in {call_site(call, run)} the callback raised {describe_error(error)} in its place"
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -230,7 +229,7 @@ def within_timeout(ctx: CheckContext) -> str | None:
                 took = "did not finish" if not call.finished else f"took {call.duration_s:.2f} s"
                 raise CheckFailed(
                     expected=f"every call to finish within {limit:g} s",
-                    happened=f"in {where(call, run)} it {took}",
+                    happened=f"in {call_site(call, run)} it {took}",
                     fix="do slow work (waiting for resources, downloads) outside the callback "
                     "or asynchronously with its own bound; raise --raycallbacks-timeout only "
                     "if production allows it",

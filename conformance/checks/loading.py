@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 from typing import Any
 
+from conformance.context import CheckContext
+from conformance.failure import DOES_NOT_LOAD, CheckFailed, CheckSkipped, describe
+from conformance.probe import PendingProbe, ProbeResult, start_probe
+from conformance.registry import CALLBACK, CALLBACKBASE, check
 from reference_runner import CallbackLoadError, LLMConfig, load_callback
 from reference_runner.loading import ResolvedSpec, import_path_of, resolve_spec
-
-from .context import CheckContext
-from .failure import CheckFailed, CheckSkipped, describe
-from .probe import PendingProbe, ProbeResult, start_probe
-from .registry import CALLBACK, CALLBACKBASE, check
 
 
 @check(
@@ -20,7 +20,7 @@ from .registry import CALLBACK, CALLBACKBASE, check
     rule="The spec imports and names an object ('pkg.mod.attr' or 'pkg.mod:attr').",
     why="""Ray Serve loads callbacks from their import path on every replica; a spec that
     does not import fails every replica at start-up, far from where it was written.""",
-    where="local",
+    runs_on="driver",
     needs_callback=False,
 )
 def importable(ctx: CheckContext) -> str | None:
@@ -49,7 +49,7 @@ def importable(ctx: CheckContext) -> str | None:
     rule="A class spec can be instantiated without arguments.",
     why="""A spec that names a class is instantiated with no arguments on each replica;
     required constructor arguments make every replica fail to start.""",
-    where="local",
+    runs_on="driver",
     needs_callback=False,
 )
 def no_arg_class(ctx: CheckContext) -> str | None:
@@ -74,7 +74,7 @@ def no_arg_class(ctx: CheckContext) -> str | None:
     rule="The callable accepts (phase, config, data) positionally.",
     why="""The runner calls callback(phase, config, data) on every phase; a different
     signature raises TypeError at the first phase on every replica.""",
-    where="local",
+    runs_on="driver",
 )
 def signature(ctx: CheckContext) -> str | None:
     callback = ctx.subject.load()
@@ -109,7 +109,7 @@ def signature(ctx: CheckContext) -> str | None:
     why="""Configs written by different people use either form ('pkg.mod.cb' and
     'pkg.mod:cb'); if they name different objects, the same deployment behaves differently
     depending on who wrote its YAML.""",
-    where="local",
+    runs_on="driver",
 )
 def both_forms(ctx: CheckContext) -> str | None:
     resolved = ctx.subject.resolve()
@@ -136,7 +136,7 @@ def both_forms(ctx: CheckContext) -> str | None:
     rule="The spec loads in a fresh interpreter, with nothing borrowed from the test session.",
     why="""Ray workers are fresh processes: they get the installed packages and the paths
     you configure, not the sys.path entries, conftest imports or fixtures of a pytest run.""",
-    where="local",
+    runs_on="driver",
     fresh_process=True,
 )
 def fresh_interpreter(ctx: CheckContext) -> str | None:
@@ -153,7 +153,26 @@ def fresh_interpreter(ctx: CheckContext) -> str | None:
             "sys.path edits, rootdir insertion of test folders); install the package or add "
             "its folder to PYTHONPATH (Ray workers need the same)",
         )
+    if result.build_error is not None and _builds_in_driver(ctx):
+        raise CheckFailed(
+            expected=f"{ctx.subject.spec!r} to be built as Ray builds it (with its "
+            "callback_kwargs) in a new Python process, as on every replica",
+            happened=f"it builds in the test session but the new process raised "
+            f"{result.build_error}",
+            fix="do not rely in __init__ on state the test session sets up (environment, "
+            "imports done by conftest.py or fixtures); read what you need from self.kwargs",
+        )
     return f"imported in {result.import_s:.3f} s" if result.import_s is not None else None
+
+
+def _builds_in_driver(ctx: CheckContext) -> bool:
+    """A ``CallbackBase`` subclass builds in the test process (else
+    ``callbackbase.constructor`` is the check that says why)."""
+    try:
+        ctx.subject.ray_instance(ctx.settings.base_config())
+    except Exception:
+        return False
+    return True
 
 
 @check(
@@ -165,7 +184,7 @@ def fresh_interpreter(ctx: CheckContext) -> str | None:
     why="""Every replica imports the module before serving; a slow import (model loading,
     network calls at import time) delays every scale-up and can trip Ray's start-up
     timeouts.""",
-    where="local",
+    runs_on="driver",
     fresh_process=True,
 )
 def import_time(ctx: CheckContext) -> str | None:
@@ -196,7 +215,7 @@ def import_time(ctx: CheckContext) -> str | None:
     ),
     why="""Serving configs live in YAML and travel as JSON; a callback entry that does not
     survive the trip is silently dropped or changed in the deployed config.""",
-    where="local",
+    runs_on="driver",
 )
 def config_roundtrip(ctx: CheckContext) -> str | None:
     spec = ctx.subject.spec
@@ -269,15 +288,15 @@ def _try_resolve(spec: str) -> Any:
     why="""An LLMConfig holding a callback object is pickled to every replica; objects
     holding locks, open files, clients or classes a worker cannot import fail there, not
     on your laptop.""",
-    where="cluster",
+    runs_on="each-cluster",
     fresh_process=True,
 )
 def shippable(ctx: CheckContext) -> str | None:
     callback = _shipped(ctx)
-    host = ctx.require_host()
-    if host.name == "live":
+    cluster = ctx.require_cluster()
+    if cluster.name == "live":
         try:
-            host.ship(callback, timeout_s=ctx.settings.timeout_s)  # type: ignore[attr-defined]
+            cluster.ship(callback, timeout_s=ctx.settings.timeout_s)  # type: ignore[attr-defined]
         except Exception as exc:
             raise CheckFailed(
                 expected=f"{describe(callback)} to be rebuilt on a Ray worker",
@@ -300,9 +319,6 @@ def shippable(ctx: CheckContext) -> str | None:
         )
     return "rebuilt in a fresh interpreter standing in for a Ray worker"
 
-
-#: The reason of every check skipped because the callback does not load.
-DOES_NOT_LOAD = "the callback does not load (see {rule})"
 
 _SHIP_FIX = (
     "keep only picklable state on the callback (create locks, clients and open files lazily "
@@ -355,10 +371,24 @@ def _pending(ctx: CheckContext) -> PendingProbe:
             shipped=shipped,
             ship=ship,
             construct=subject.style != CALLBACKBASE,
+            ray_build=_ray_build(ctx),
         )
 
     pending: PendingProbe = ctx.subject.memo("probe", make)
     return pending
+
+
+def _ray_build(ctx: CheckContext) -> tuple[str, dict[str, Any]] | None:
+    """What the probe needs to build a ``CallbackBase`` subclass as Ray does: the base
+    config as JSON and the subject's ``callback_kwargs`` (``None`` for other styles, or
+    when either is not JSON)."""
+    if ctx.subject.style != CALLBACKBASE:
+        return None
+    try:
+        json.dumps(ctx.subject.callback_kwargs)
+        return ctx.settings.base_config().model_dump_json(), ctx.subject.callback_kwargs
+    except (TypeError, ValueError):
+        return None
 
 
 def _probe(ctx: CheckContext) -> ProbeResult:

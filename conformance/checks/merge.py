@@ -5,9 +5,16 @@ from __future__ import annotations
 import difflib
 from typing import Any, Final
 
+from conformance.context import CheckContext
+from conformance.failure import CheckFailed, describe
+from conformance.harness import NEIGHBOUR_KEY, Run
+from conformance.recorder import Call
+from conformance.registry import CALLBACK, check
+from conformance.runs import call_site, require_completed, return_problem, written
 from reference_runner import PHASES, SYSTEM_KEYS
 from reference_runner.phases import POST_DOWNLOAD, PRE_DOWNLOAD, PRE_ENGINE_INIT
 from reference_runner.reserved import (
+    CALLBACK_RESERVED_KEYS,
     EXTRA_INIT_KWARGS,
     LOCAL_NODE_DOWNLOAD_MODEL,
     PLACEMENT_GROUP,
@@ -18,14 +25,6 @@ from reference_runner.reserved import (
     reserved_key_problem,
 )
 
-from .context import CheckContext
-from .failure import CheckFailed, describe
-from .harness import NEIGHBOUR_KEY, Call, Run
-from .registry import CALLBACK, check
-from .runs import require_completed, return_problem, where, written
-
-#: Reserved keys a callback may set (``download_result`` is the system's).
-USER_KEYS: Final = RESERVED_KEY_SET - SYSTEM_KEYS
 #: The last phase in which setting a key still changes what initialize_node does.
 DEADLINES: Final = {
     SKIP_DEFAULT_INIT: PRE_DOWNLOAD,
@@ -63,7 +62,7 @@ def return_type(ctx: CheckContext) -> str | None:
             if problem:
                 raise CheckFailed(
                     expected="None, or a dict with str keys to merge into data",
-                    happened=f"in {where(call, run)} it {problem}",
+                    happened=f"in {call_site(call, run)} it {problem}",
                     fix="return None when there is nothing to set, else a dict such as "
                     "{'extra_init_kwargs': {...}}",
                 )
@@ -93,13 +92,13 @@ def reserved_types(ctx: CheckContext) -> str | None:
                 *(("changed inside", k, after[k]) for k in call.changed_inside()),
             ]
             for how, key, value in candidates:
-                if key not in USER_KEYS:
+                if key not in CALLBACK_RESERVED_KEYS:
                     continue
                 problem = reserved_key_problem(key, value)
                 if problem is not None:
                     raise CheckFailed(
                         expected=f"data[{key!r}] to be {problem}",
-                        happened=f"in {where(call, run)} it {how} data[{key!r}] = "
+                        happened=f"in {call_site(call, run)} it {how} data[{key!r}] = "
                         f"{describe(value)}",
                         fix=f"set {key!r} to a value such as {_EXAMPLES[key]}",
                     )
@@ -127,7 +126,7 @@ def ownership(ctx: CheckContext) -> str | None:
                 raise CheckFailed(
                     expected="keys set by the system or by other callbacks left in place "
                     f"(reserved keys other than {sorted(SYSTEM_KEYS)} may be overridden)",
-                    happened=f"in {where(call, run)} it {problem}",
+                    happened=f"in {call_site(call, run)} it {problem}",
                     fix="read others' keys, never delete or replace them; keep your own state "
                     "under keys of your own (e.g. 'myteam.state'); add to extra_init_kwargs "
                     "rather than replacing it",
@@ -145,7 +144,7 @@ def _ownership_problem(before: dict[str, Any], call: Call, mine: set[str]) -> st
     touched = {*added, *changed, *removed, *inside, *(k for k in returned if isinstance(k, str))}
     for key in sorted(SYSTEM_KEYS & touched):
         return f"wrote data[{key!r}], which only the system writes"
-    for key in sorted(others - USER_KEYS):
+    for key in sorted(others - CALLBACK_RESERVED_KEYS):
         if key in removed:
             return f"deleted data[{key!r}], set by {_owner(key)}"
         if key in changed or (key in returned and returned[key] is not before[key]):
@@ -179,7 +178,7 @@ def config_untouched(ctx: CheckContext) -> str | None:
             if call.config_changes:
                 raise CheckFailed(
                     expected="the config to be the same after every call",
-                    happened=f"in {where(call, run)} it changed config field(s) "
+                    happened=f"in {call_site(call, run)} it changed config field(s) "
                     f"{', '.join(call.config_changes)}",
                     fix="treat the config as read-only: put what you want to change into "
                     "data (extra_init_kwargs, runtime_env, ...) or work on "
@@ -215,7 +214,7 @@ def reaches_output(ctx: CheckContext) -> str | None:
             if typo is not None:
                 raise CheckFailed(
                     expected="only reserved keys to drive initialization: "
-                    + ", ".join(sorted(USER_KEYS)),
+                    + ", ".join(sorted(CALLBACK_RESERVED_KEYS)),
                     happened=f"in phase {call.phase!r} it set data[{key!r}], which nothing "
                     f"reads; it looks like the reserved key {typo!r}",
                     fix=f"rename the key to {typo!r}",
@@ -253,7 +252,7 @@ def _near_miss(key: str) -> str | None:
     if key in RESERVED_KEY_SET or key == NEIGHBOUR_KEY:
         return None
     lowered = key.lower().replace("-", "_").replace(" ", "_")
-    if lowered in USER_KEYS:
+    if lowered in CALLBACK_RESERVED_KEYS:
         return lowered
-    close = difflib.get_close_matches(lowered, sorted(USER_KEYS), n=1, cutoff=0.85)
+    close = difflib.get_close_matches(lowered, sorted(CALLBACK_RESERVED_KEYS), n=1, cutoff=0.85)
     return close[0] if close else None

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from conformance.context import CheckContext
+from conformance.failure import CheckFailed, describe_error
+from conformance.harness import Run
+from conformance.registry import CALLBACK, check
+from conformance.runs import require_completed, return_problem, why_failed, written
+from conformance.static import phase_names
 from reference_runner import PHASES
-
-from .context import CheckContext
-from .failure import CheckFailed, describe_error
-from .harness import Run
-from .registry import CALLBACK, check
-from .runs import require_completed, return_problem, why_failed, written
-from .static import phase_names
 
 _FIX_RAISE = (
     "handle every phase without raising: look data keys up with data.get(...), and ignore "
@@ -196,7 +195,7 @@ def _differences(first: Run, second: Run) -> list[str]:
     rule="Every phase name it compares against is one the runner emits.",
     why="""A misspelt phase name never matches: the code behind it silently never runs on
     the cluster (the source design's Example 3 tests 'pre_init').""",
-    where="local",
+    runs_on="driver",
 )
 def known_names(ctx: CheckContext) -> str | None:
     callback: Any = ctx.subject.resolve().target
@@ -204,8 +203,8 @@ def known_names(ctx: CheckContext) -> str | None:
     wrong = [n for n in names if not n.emitted]
     if wrong:
         lines = [
-            f"compares the phase with {n.name!r} ({_how(n.how)}) at {n.where}; the runner never "
-            f"emits a phase like that; closest real phase: {n.closest!r}"
+            f"compares the phase with {n.name!r} ({_how(n.how)}) at {n.source_location}; "
+            f"the runner never emits a phase like that; closest real phase: {n.closest!r}"
             for n in wrong
         ]
         raise CheckFailed(

@@ -18,6 +18,7 @@ from kit_helpers import copy_into, run_kit
 
 from conformance import CALLBACK, CALLBACKBASE, CATALOGUE, STYLES, Subject, checks_for
 from conformance.catalogue import applies_to
+from conformance.checks.callbackbase import RULES
 from conformance.registry import check
 
 SUBJECTS = Path(__file__).parents[1] / "ray_callback_base" / "ray_callback_subjects.py"
@@ -71,7 +72,7 @@ def certify(project: pytest.Pytester, *specs: str) -> tuple[pytest.RunResult, di
 
 def on_fake(style: str) -> list[str]:
     """The ids of the checks of ``style`` that a fake-cluster run collects."""
-    return [c.id for c in checks_for(style) if c.locations(("fake",))]
+    return [c.id for c in checks_for(style) if c.clusters_for(("fake",))]
 
 
 def entry(cert: dict[str, Any], spec: str) -> dict[str, Any]:
@@ -90,8 +91,6 @@ def test_each_check_applies_to_a_style_and_the_callbackbase_rules_to_subclasses_
     assert {"loading.no-arg-class", "loading.signature", "phases.unknown-names"} <= (
         for_callbacks - for_subclasses
     )
-    from reference_runner.ray_callback_rules import RULES
-
     assert {r.id for r in RULES} == for_subclasses - for_callbacks
     assert {"phases.lifecycle", "cluster.initialize-node", "loading.shippable"} <= (
         for_callbacks & for_subclasses

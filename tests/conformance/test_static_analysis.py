@@ -108,5 +108,5 @@ def test_the_closest_real_phase(name: str, closest: str) -> None:
 def test_exits_and_base_exceptions_are_found_with_their_line() -> None:
     found = exits(exiting)
     assert [e.what for e in found] == ["sys.exit()", "raise KeyboardInterrupt"]
-    assert all(e.where.startswith(__file__) for e in found)
+    assert all(e.source_location.startswith(__file__) for e in found)
     assert exits(equality) == []

@@ -13,7 +13,7 @@ from typing import Any
 
 from ray.llm._internal.common.callbacks.base import CallbackBase
 
-from reference_runner.ray_callback_rules import unplaced_placement_group
+from reference_runner.ray_callback_ctx import unplaced_placement_group
 
 
 def choice(ctx: Any, name: str) -> Any:

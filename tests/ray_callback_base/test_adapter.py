@@ -15,6 +15,7 @@ import pytest
 import ray_callback_subjects as S
 from ray.llm._internal.common.callbacks.base import CallbackBase, CallbackCtx
 
+from conformance.callbackbase_rules import run_problems
 from reference_runner import (
     PHASES,
     TINY_MODEL_PATH,
@@ -26,20 +27,26 @@ from reference_runner import (
     NodeModelDownloadable,
 )
 from reference_runner.ray_callback_base import (
-    CUSTOM_DATA_KEY,
     HOOK_PHASES,
     CallbackBaseAdapter,
-    CtxState,
     RayCallbackContractError,
+    construct_as_ray,
+    is_callback_base_class,
+    ray_constructor_kwargs,
+    resolve_callback_base_class,
+)
+from reference_runner.ray_callback_ctx import (
+    CUSTOM_DATA_KEY,
+    CtxState,
     apply_data_to_ctx,
     data_from_ctx,
-    is_callback_base_class,
+    data_view,
     is_download_choice,
-    resolve_callback_base_class,
+    ray_runtime_env,
     to_ctx_download_choice,
     to_data_download_choice,
+    unplaced_placement_group,
 )
-from reference_runner.ray_callback_rules import run_problems, unplaced_placement_group
 
 NONE = NodeModelDownloadable.NONE
 CONFIG = LLMConfig(model_id=TINY_MODEL_PATH, runtime_env={"env_vars": {"A": "1"}})
@@ -93,7 +100,7 @@ def test_resolving_a_non_subclass_says_what_it_names() -> None:
 def test_importing_and_detecting_never_import_ray() -> None:
     code = (
         "import sys\n"
-        "import reference_runner.ray_callback_base as b, reference_runner.ray_callback_rules\n"
+        "import reference_runner.ray_callback_base as b, reference_runner.ray_callback_ctx\n"
         "assert not b.is_callback_base_class('json:JSONDecoder')\n"
         "assert not b.is_callback_base_class(dict)\n"
         "print(sorted(m for m in ('ray', 'pytest') if m in sys.modules))\n"
@@ -143,6 +150,60 @@ def test_constructed_as_ray_does() -> None:
     assert isinstance(instance.ctx, CallbackCtx)
 
 
+def test_construct_as_ray_passes_callback_kwargs_by_keyword() -> None:
+    ctx_kwargs = {"worker_node_download_model": to_ctx_download_choice("NONE")}
+    instance = construct_as_ray(
+        S.NeedsOption,
+        CONFIG,
+        ctx_kwargs=ctx_kwargs,
+        callback_kwargs={"bucket": "s3://b", "retries": 3},
+        raise_error_on_callback=False,
+    )
+    assert instance.kwargs == {"bucket": "s3://b", "retries": 3}
+    assert instance.llm_config is CONFIG and instance.raise_error_on_callback is False
+    assert instance.ctx.worker_node_download_model.name == "NONE"
+    assert ray_constructor_kwargs(CONFIG, ctx_kwargs={}, callback_kwargs={"a": 1}) == {
+        "raise_error_on_callback": True,
+        "llm_config": CONFIG,
+        "ctx_kwargs": {},
+        "a": 1,
+    }
+
+
+def test_construct_as_ray_without_the_options_the_class_needs() -> None:
+    with pytest.raises(ValueError, match="requires callback_kwargs") as info:
+        construct_as_ray(S.NeedsOption, CONFIG, ctx_kwargs={})
+    assert any("with callback_kwargs []" in note for note in info.value.__notes__)
+
+
+def test_rays_own_subclass_gets_its_callback_kwargs() -> None:
+    from ray.llm._internal.common.callbacks.cloud_downloader import CloudDownloader
+
+    paths = [("s3://bucket/file", "/tmp/file")]
+    hooked = adapter(CloudDownloader, callback_kwargs={"paths": paths})
+    instance = hooked.construct(CONFIG, {})
+    assert instance.kwargs == {"paths": paths}
+    assert pickle.loads(pickle.dumps(hooked)).callback_kwargs == {"paths": paths}
+
+
+@pytest.mark.parametrize(
+    ("callback_kwargs", "expected"),
+    [
+        ({"llm_config": None}, r"may not hold \['llm_config'\]: Ray passes"),
+        ({"ctx_kwargs": {}, "x": 1}, r"may not hold \['ctx_kwargs'\]"),
+        ({"raise_error_on_callback": False}, "Set raise_error_on_callback through callback_config"),
+        ({1: "x"}, r"keys must be str .* got \[1\]"),
+    ],
+)
+def test_callback_kwargs_ray_could_not_pass_are_refused_at_once(
+    callback_kwargs: dict[Any, Any], expected: str
+) -> None:
+    with pytest.raises(TypeError, match=expected):
+        adapter(S.GoodCallback, callback_kwargs=callback_kwargs)
+    with pytest.raises(TypeError, match=expected):
+        construct_as_ray(S.GoodCallback, CONFIG, ctx_kwargs={}, callback_kwargs=callback_kwargs)
+
+
 def test_ctx_starts_from_data_then_the_config() -> None:
     hooked = adapter(S.GoodCallback)
     assert hooked.ctx_kwargs_for(CONFIG, {}) == {
@@ -157,7 +218,39 @@ def test_ctx_starts_from_data_then_the_config() -> None:
     )
     assert kwargs["worker_node_download_model"].name == "NONE"
     assert kwargs["placement_group"] is group
-    assert kwargs["runtime_env"] == {}
+    assert kwargs["runtime_env"] == {"env_vars": {}}  # Ray completes it
+
+
+def test_the_runtime_env_is_completed_as_ray_completes_it() -> None:
+    environ = {"HF_TOKEN": "t", "OTHER": "x"}
+    given = {"env_vars": {"A": "1"}, "pip": ["x"]}
+    assert ray_runtime_env(given, environ=environ) == {
+        "env_vars": {"A": "1", "HF_TOKEN": "t"},
+        "pip": ["x"],
+    }
+    assert given == {"env_vars": {"A": "1"}, "pip": ["x"]}  # not written into
+    assert ray_runtime_env(None, environ={}) == {"env_vars": {}}
+    assert ray_runtime_env(None, bundles=[{"CPU": 1}, {"GPU": 0.5}], environ={}) == {
+        "env_vars": {"VLLM_RAY_PER_WORKER_GPUS": "0.5"}
+    }
+    assert ray_runtime_env(None, bundles=[{"GPU": 1}, {"GPU": 0.5}], environ={}) == {"env_vars": {}}
+
+
+def test_ctx_keeps_what_the_class_left_unless_data_changed_since() -> None:
+    ctx = CallbackCtx(runtime_env={"env_vars": {"HF_TOKEN": "t"}})
+    ctx.worker_node_download_model = to_ctx_download_choice("TOKENIZER_ONLY")
+    reflected = data_view({"worker_node_download_model": NONE, "runtime_env": {"env_vars": {}}})
+    apply_data_to_ctx(
+        ctx,
+        {"worker_node_download_model": "NONE", "runtime_env": {"env_vars": {}}},
+        reflected=reflected,
+    )
+    assert ctx.worker_node_download_model.name == "TOKENIZER_ONLY"
+    assert ctx.runtime_env == {"env_vars": {"HF_TOKEN": "t"}}
+    apply_data_to_ctx(
+        ctx, {"worker_node_download_model": "EXCLUDE_SAFETENSORS"}, reflected=reflected
+    )
+    assert ctx.worker_node_download_model.name == "EXCLUDE_SAFETENSORS"
 
 
 def test_download_hook_on_the_instance_when_not_shipped() -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 import ray
 import ray_callback_subjects as S
 
+from conformance.callbackbase_rules import run_problems
 from pytest_raycallbacks.fake_ray import FakeRayCluster
 from reference_runner import TINY_MODEL_PATH, LLMConfig, NodeModelDownloadable, initialize_node
-from reference_runner.ray_callback_base import CUSTOM_DATA_KEY, CallbackBaseAdapter
-from reference_runner.ray_callback_rules import run_problems
+from reference_runner.ray_callback_base import CallbackBaseAdapter
+from reference_runner.ray_callback_ctx import CUSTOM_DATA_KEY
 
 
 def test_good_class_initializes_a_node(fake_ray_cluster: FakeRayCluster, tmp_path: Path) -> None:

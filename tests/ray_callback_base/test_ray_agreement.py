@@ -30,7 +30,10 @@ Stubbed on Ray's side, and only these, because they need vLLM, torch or a Ray cl
   the download hook therefore surfaces as itself here, where a cluster would wrap it in a
   ``RayTaskError``.
 
-Known disagreements are ``xfail(strict=True)`` tests below, so that a fix shows up.
+The last three tests were disagreements found by this test, fixed in the adapter:
+``run_init_node = False`` leaves ``ctx.worker_node_download_model`` as the class left it,
+a missing runtime env is ``{"env_vars": {}}`` in ``ctx``, and the Hugging Face tokens of
+the environment are copied into ``ctx.runtime_env["env_vars"]``.
 """
 
 from __future__ import annotations
@@ -236,7 +239,7 @@ def assert_agree(ray: Outcome, ours: Outcome) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_hf_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ray copies these into ctx.runtime_env; see the xfail test for the adapter."""
+    """Ray copies these into ctx.runtime_env; only the test that sets one wants them."""
     for name in HF_TOKEN_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
@@ -321,16 +324,9 @@ def test_a_placement_group_given_at_construction_agrees(ray_start: Any, adapter_
     assert_agree(ray, ours)
 
 
-# ---------------------------------------------------------------------- known disagreements
+# ---------------------------------------------------------------------- former disagreements
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="run_init_node = False: the adapter maps it to worker_node_download_model = NONE "
-    "in data and copies that back onto ctx before on_after_node_init; Ray leaves "
-    "ctx.worker_node_download_model as the callback left it (MODEL_AND_TOKENIZER here)",
-)
 def test_run_init_node_false_agrees(ray_start: Any, adapter_start: Any) -> None:
     ray = ray_start(S.NoInitNode, {})
     ours = adapter_start(S.NoInitNode, {})
@@ -347,12 +343,6 @@ def test_run_init_node_false_agrees(ray_start: Any, adapter_start: Any) -> None:
     assert_agree(ray, ours)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Ray's VLLMEngineConfig.get_runtime_env_with_local_env_vars turns a missing "
-    "runtime_env into {'env_vars': {}} before building ctx; the adapter passes None",
-)
 def test_no_runtime_env_agrees(ray_start: Any, adapter_start: Any) -> None:
     ray = ray_start(S.PlainDefHooks, {}, runtime_env=None)
     ours = adapter_start(S.PlainDefHooks, {}, runtime_env=None)
@@ -360,12 +350,6 @@ def test_no_runtime_env_agrees(ray_start: Any, adapter_start: Any) -> None:
     assert_agree(ray, ours)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Ray copies HF_TOKEN/HUGGING_FACE_HUB_TOKEN from the replica's environment into "
-    "ctx.runtime_env['env_vars'] (ENV_VARS_TO_PROPAGATE); the adapter does not",
-)
 def test_hf_token_propagation_agrees(
     ray_start: Any, adapter_start: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

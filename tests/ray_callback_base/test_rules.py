@@ -1,29 +1,32 @@
-"""The rule functions for ``CallbackBase`` subclasses: empty for the good class, a problem
-that says what was expected, what happened and how to fix it for each broken one."""
+"""The rule functions for ``CallbackBase`` subclasses (``conformance.callbackbase_rules``,
+and the ``ctx`` field validation the adapter enforces, ``reference_runner.ray_callback_ctx``):
+empty for the good class, a problem that says what was expected, what happened and how to
+fix it for each broken one."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import pytest
 import ray_callback_subjects as S
 from ray.llm._internal.common.callbacks.base import CallbackBase, CallbackCtx
 
-from reference_runner import TINY_MODEL_PATH, LLMConfig
-from reference_runner import ray_callback_rules as rules
-from reference_runner.ray_callback_base import to_ctx_download_choice
-from reference_runner.ray_callback_rules import (
-    RULES,
+from conformance import CATALOGUE
+from conformance.callbackbase_rules import (
     constructor_problems,
-    ctx_field_problems,
     hook_problems,
     loading_problems,
+    shipping_problems,
+    static_problems,
+)
+from conformance.checks.callbackbase import RULES
+from reference_runner import TINY_MODEL_PATH, LLMConfig
+from reference_runner.ray_callback_ctx import (
+    ctx_field_problems,
     placement_group_problems,
     ray_ctx_kwargs,
     runtime_env_problems,
-    shipping_problems,
-    static_problems,
+    to_ctx_download_choice,
     unplaced_placement_group,
 )
 
@@ -71,6 +74,12 @@ def test_constructor(cls: type, kwargs: dict[str, Any], expected: str) -> None:
 
 def test_constructor_with_the_options_it_needs() -> None:
     assert constructor_problems(S.NeedsOption, CONFIG, callback_kwargs={"bucket": "b"}) == []
+
+
+def test_constructor_with_options_ray_cannot_pass() -> None:
+    (problem,) = constructor_problems(S.GoodCallback, CONFIG, callback_kwargs={"llm_config": 1})
+    assert "callback_kwargs that Ray can pass to GoodCallback" in problem
+    assert "may not hold ['llm_config']" in problem
 
 
 def test_constructor_that_rewrites_ctx_kwargs() -> None:
@@ -162,14 +171,15 @@ def test_placement_group_and_runtime_env() -> None:
     )
 
 
-def test_the_rule_list() -> None:
+def test_each_rule_has_one_text_the_catalogue_shows() -> None:
     ids = [rule.id for rule in RULES]
     assert len(ids) == len(set(ids)) == 7
+    catalogue = {c.id: c for c in CATALOGUE if c.category == "callbackbase"}
+    assert list(catalogue) == ids
     for rule in RULES:
-        assert rule.id.startswith("callbackbase.")
-        assert getattr(rules, rule.function.__name__) is rule.function
-        assert rule.function.__doc__ and rule.rule and rule.why
-        assert inspect.signature(rule.function).return_annotation in ("list[str]", list[str])
+        check = catalogue[rule.id]
+        assert (check.rule, check.why) == (rule.rule, " ".join(rule.why.split()))
+        assert rule.fix and "\n" not in rule.rule
 
 
 def test_static_problems_run_every_static_rule_in_order() -> None:

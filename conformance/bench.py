@@ -1,0 +1,155 @@
+"""The scenarios the behaviour checks share, run once per callback and cluster.
+
+:class:`Bench` runs a full lifecycle on a fresh instance, a second lifecycle on the same
+instance, and each fault the cluster can inject with and without the callback, each through
+:func:`~conformance.harness.run_scenario`, and caches them, so twenty checks cost a handful
+of ``initialize_node`` runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from reference_runner import CallbackTimeoutError
+
+from .cluster_api import FAULTS, Cluster, ClusterScope
+from .context import Settings
+from .harness import Run, run_scenario
+from .registry import CALLBACKBASE
+from .subject import Subject
+
+#: Longest the kit waits for a placement group on a cluster it drives in process; a group
+#: the in-memory cluster cannot place at once it never will.
+PLACEMENT_WAIT_S: Final = 5.0
+#: How long the wait is when the fault makes every group infeasible.
+FAULT_PLACEMENT_WAIT_S: Final = 0.5
+
+
+@dataclass
+class Bench:
+    """The scenarios of one callback on one cluster, each run once and cached."""
+
+    subject: Subject
+    cluster: Cluster
+    settings: Settings
+    _runs: dict[str, Run] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _instance: Any = None
+    _extra: dict[str, Any] = field(default_factory=dict)
+
+    def _run(
+        self,
+        scenario: str,
+        callback: Callable[..., Any] | None,
+        *,
+        fault: str | None = None,
+        extra_phases: Mapping[str, Sequence[str]] | None = None,
+        scope: ClusterScope | None = None,
+    ) -> Run:
+        placement = FAULT_PLACEMENT_WAIT_S if fault else PLACEMENT_WAIT_S
+        return run_scenario(
+            self.cluster,
+            callback,
+            self.settings.base_config(),
+            scenario=scenario,
+            timeout_s=self.settings.timeout_s,
+            placement_timeout_s=min(placement, self.settings.timeout_s),
+            fault=fault,
+            extra_phases=extra_phases,
+            scope=scope,
+        )
+
+    def _cached(self, key: str, make: Callable[[], Run]) -> Run:
+        with self._lock:
+            if key not in self._runs:
+                self._runs[key] = make()
+            return self._runs[key]
+
+    def lifecycle(self) -> Run:
+        """The six phases through ``initialize_node`` on a fresh instance."""
+
+        def make() -> Run:
+            self._instance = self.subject.fresh()
+            return self._run("first lifecycle", self._instance)
+
+        return self._cached("lifecycle", make)
+
+    def lifecycle_callback(self) -> Any:
+        """The callback instance :meth:`lifecycle` (and :meth:`second_lifecycle`) ran: for a
+        ``CallbackBase`` subclass, the adapter holding what its hooks did."""
+        self.lifecycle()
+        return self._instance
+
+    def second_lifecycle(self) -> Run:
+        """Another full ``initialize_node`` on the instance of :meth:`lifecycle`; for a
+        ``CallbackBase`` subclass on a fresh adapter, as a restarted replica process builds
+        a new instance (its ``ctx`` would otherwise carry the first run's values, which
+        ``data`` cannot see as changes)."""
+        self.lifecycle()
+        if self.subject.style == CALLBACKBASE:
+            return self._cached(
+                "second", lambda: self._run("second lifecycle", self.subject.fresh())
+            )
+        return self._cached("second", lambda: self._run("second lifecycle", self._instance))
+
+    def faulted(self, fault: str) -> Run:
+        """``initialize_node`` on a fresh instance with ``fault`` injected."""
+        return self._cached(
+            f"fault:{fault}",
+            lambda: self._run(f"with {fault}", self.subject.fresh(), fault=fault),
+        )
+
+    def baseline(self, fault: str) -> Run:
+        """``initialize_node`` without the callback, with ``fault`` injected: the failure
+        the cluster itself produces."""
+        return self._cached(
+            f"baseline:{fault}",
+            lambda: self._run(f"{fault} without the callback", None, fault=fault),
+        )
+
+    def with_extra_phases(
+        self, extra: Mapping[str, Sequence[str]], *, scope: ClusterScope | None = None
+    ) -> Run:
+        """``initialize_node`` on a fresh instance, also called with ``extra`` phase names
+        right before the real phases they are keyed on (not cached); in ``scope`` when given
+        (see :meth:`shared_scope`)."""
+        return self._run(
+            "with unknown phases", self.subject.fresh(), extra_phases=extra, scope=scope
+        )
+
+    def shared_scope(self) -> AbstractContextManager[ClusterScope]:
+        """One cluster scope for many short runs (entering the fake cluster costs more than a
+        run); their leaks are not told apart."""
+        return self.cluster.scope(None)
+
+    def faults(self) -> tuple[str, ...]:
+        """The faults this cluster can inject, in catalogue order."""
+        return tuple(f for f in FAULTS if f in self.cluster.faults)
+
+    def lifecycles(self) -> list[Run]:
+        """Both lifecycles; only the first when it hung (a second would hang as long)."""
+        first = self.lifecycle()
+        if isinstance(first.error, CallbackTimeoutError):
+            return [first]
+        return [first, self.second_lifecycle()]
+
+    def every_run(self) -> list[Run]:
+        """Every scenario with the callback: both lifecycles and each fault (only the first
+        lifecycle when it hung: each further run would wait out the timeout again)."""
+        runs = self.lifecycles()
+        if len(runs) > 1:
+            runs += [self.faulted(fault) for fault in self.faults()]
+        return runs
+
+    def remember(self, key: str, value: Any) -> Any:
+        """Cache ``value`` under ``key`` unless something is there; return what is."""
+        with self._lock:
+            return self._extra.setdefault(key, value)
+
+    def recall(self, key: str) -> Any:
+        with self._lock:
+            return self._extra.get(key)
