@@ -1,8 +1,11 @@
-"""The plugin's command-line options and their ini equivalents (DESIGN §3).
+"""The plugin's command-line options and their ini equivalents (docs/design.md §The kit).
 
 Each ``--raycallbacks-x`` option has an ini key ``raycallbacks_x``; the command line wins.
-:func:`get_option` reads the effective value. Importing this module imports neither Ray
-nor any other part of the kit.
+:func:`get_option` reads the effective value. The options serve both the kit
+(:mod:`pytest_raycallbacks.kit.settings` validates them all) and the fixtures
+(``gpu_ray_cluster`` reads ``--raycallbacks-gpus`` and ``--raycallbacks-ray-address``), so
+this module sits beside :mod:`pytest_raycallbacks.plugin`. Importing it imports neither Ray
+nor any part of the kit.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
 """pytest-raycallbacks: the pytest plugin (entry point ``pytest11: raycallbacks``).
 
-Importing this module must stay cheap: it imports neither Ray nor the conformance catalogue;
-fixtures import what they need when a test requests them. The conformance kit
-(:mod:`pytest_raycallbacks.kit`) is imported and registered only when
+It registers the options (:mod:`.options`), exposes the fixtures (``fake_ray_cluster``,
+``gpu_ray_cluster``, ``callback_runner``, and ``raycallbacks_check`` for the kit's items) and
+the markers, validates the options on every run (:func:`.kit.settings.read_settings`), and
+creates the conformance kit (:class:`pytest_raycallbacks.kit.Kit`) only when
 ``--raycallbacks-conformance`` names callbacks; ``--raycallbacks-list-checks`` imports the
 catalogue, prints it and exits.
+
+Importing this module must stay cheap: it imports neither Ray nor the conformance catalogue
+nor hypothesis nor coverage.py; fixtures import what they need when a test requests them.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ from __future__ import annotations
 import pytest
 
 from .fake_ray.fixture import fake_ray_cluster
-from .kit_fixtures import raycallbacks_check
+from .kit.fixture import raycallbacks_check
+from .kit.settings import read_settings
 from .live.fixture import gpu_ray_cluster
 from .options import add_options
 from .runner_fixture import callback_runner
-from .settings import read_settings
 
 __all__ = ["callback_runner", "fake_ray_cluster", "gpu_ray_cluster", "raycallbacks_check"]
 
@@ -48,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = read_settings(config)  # a bad option value is a UsageError (exit status 4)
     if settings.active:
-        from .kit import KIT_KEY, PLUGIN_NAME, Kit
+        from .kit.session import KIT_KEY, PLUGIN_NAME, Kit
 
         kit = Kit(config, settings)
         config.stash[KIT_KEY] = kit

@@ -1,4 +1,4 @@
-"""Importing, once, everything a conformance run imports lazily.
+"""Importing, once, everything a conformance run imports lazily (for the tests' conftests).
 
 ``pytester``'s in-process runs (``runpytest_inprocess``) restore ``sys.modules`` after each
 run: modules a run imported lazily (Ray's, the fake cluster's, the kit's) are dropped and
@@ -22,18 +22,17 @@ _MODULES: Final = (
     "hypothesis",
     "hypothesis.strategies",
     "conformance",
-    "reference_runner",
-    "pytest_raycallbacks.certificate",
-    "pytest_raycallbacks.checkrun",
-    "pytest_raycallbacks.hosts",
-    "pytest_raycallbacks.kit",
-    "pytest_raycallbacks.summary",
-    "pytest_raycallbacks.suite",
-    "coverage",
     "conformance.chain",
-    "pytest_raycallbacks.chain_suite",
-    "pytest_raycallbacks.coverage_report",
-    "pytest_raycallbacks.kit_extras",
+    "reference_runner",
+    "coverage",
+    "pytest_raycallbacks.kit.session",
+    "pytest_raycallbacks.kit.collection",
+    "pytest_raycallbacks.kit.check_item",
+    "pytest_raycallbacks.kit.clusters",
+    "pytest_raycallbacks.report.certificate",
+    "pytest_raycallbacks.report.summary",
+    "pytest_raycallbacks.coverage.report",
+    "pytest_raycallbacks.chain.item",
 )
 
 
@@ -44,12 +43,11 @@ def preload() -> None:
         importlib.import_module(name)
     from conformance import Settings
     from conformance.harness import run_scenario
-
-    from .hosts import FakeHost
+    from pytest_raycallbacks.kit.clusters import FakeCheckCluster
 
     with tempfile.TemporaryDirectory(prefix="raycallbacks-preload-") as tmp:
         run_scenario(
-            FakeHost(),
+            FakeCheckCluster(),
             None,
             Settings(cache_dir=tmp).base_config(),
             scenario="preload",

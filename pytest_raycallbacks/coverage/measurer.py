@@ -1,7 +1,8 @@
 """Measuring the callback's own module with coverage.py while its checks run.
 
 :class:`CoverageMeasurer` is a pytest plugin the kit registers (as ``raycallbacks-coverage``,
-so ``-p no:raycallbacks-coverage`` turns it off). Around the call of every conformance item
+so ``-p no:raycallbacks-coverage`` turns it off), giving it the kit's callbacks under test.
+Around the call of every conformance item
 that runs in this process (``local`` and ``fake`` items; live checks run in Ray workers) it
 starts an in-memory, branch-measuring :class:`coverage.Coverage` limited to the callback's
 module file, stops it right after, and writes what was measured into the item's record
@@ -9,7 +10,7 @@ module file, stops it right after, and writes what was measured into the item's 
 
 * ``{"file": path, "arcs": [[from, to], ...], "scope": [line, ...]}``: the arcs executed
   so far in this process for that spec (cumulative; unions of them are what
-  :mod:`.coverage_report` analyses), and the lines of the callback's own code
+  :mod:`.report` analyses), and the lines of the callback's own code
   (:func:`scope_lines`), to which the report is limited;
 * ``{"unmeasured": reason}``: nothing measured, because another measurement is active (the
   user's ``pytest-cov`` or ``coverage run``, a debugger: on Python 3.11 coverage uses
@@ -28,15 +29,19 @@ import os
 import sys
 import threading
 import types
-from collections.abc import Generator
-from typing import Any, Final
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from .results import PLAN_KEY, RECORD_KEY
+from pytest_raycallbacks.kit.plan import PLAN_KEY, RECORD_KEY
+
+if TYPE_CHECKING:
+    from conformance import Subject
 
 PLUGIN_NAME: Final = "raycallbacks-coverage"
-MEASURED_WHERE: Final = ("local", "fake")
+#: The items measured: those that run the callback in this process.
+MEASURED_CLUSTERS: Final = ("local", "fake")
 _QUIET: Final = ["no-data-collected", "module-not-imported", "module-not-measured"]
 
 
@@ -67,9 +72,11 @@ def _name(obj: object) -> str:
 
 
 class CoverageMeasurer:
-    """The plugin (see the module docstring); one :class:`coverage.Coverage` per spec."""
+    """The plugin (see the module docstring); one :class:`coverage.Coverage` per spec.
+    ``subject(spec)`` is the kit's callback under test for ``spec``."""
 
-    def __init__(self) -> None:
+    def __init__(self, subject: Callable[[str], Subject]) -> None:
+        self._subject = subject
         self._measurements: dict[str, Any] = {}
         self._scopes: dict[str, list[int] | None] = {}
 
@@ -86,10 +93,10 @@ class CoverageMeasurer:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         plan = item.stash.get(PLAN_KEY, None)
-        if plan is None or plan.where not in MEASURED_WHERE:
+        if plan is None or plan.cluster not in MEASURED_CLUSTERS:
             return (yield)
         record = item.stash[RECORD_KEY]
-        file = _module_file(item, plan.spec)
+        file = self._module_file(plan.spec)
         if file is None:
             return (yield)
         reason = other_measurement()
@@ -108,37 +115,29 @@ class CoverageMeasurer:
             cov.stop()
             arcs = cov.get_data().arcs(file) or set()
             if plan.spec not in self._scopes:
-                self._scopes[plan.spec] = _scope_of(item, plan.spec, file)
+                self._scopes[plan.spec] = self._scope_of(plan.spec, file)
             record["coverage"] = {
                 "file": file,
                 "arcs": sorted([a, b] for a, b in arcs),
                 "scope": self._scopes[plan.spec],
             }
 
+    def _module_file(self, spec: str) -> str | None:
+        """The file of the spec's module, when it has one (a spec that does not import has
+        none worth measuring)."""
+        subject = self._subject(spec)
+        try:
+            subject.resolve()
+        except Exception:
+            return None
+        file = subject.source.get("file")
+        return str(file) if file and str(file).endswith(".py") else None
 
-def _module_file(item: pytest.Item, spec: str) -> str | None:
-    """The file of the spec's module, when it has one (a spec that does not import has
-    none worth measuring)."""
-    from .kit import KIT_KEY
-
-    kit = item.config.stash.get(KIT_KEY, None)
-    if kit is None:
-        return None
-    try:
-        kit.subject(spec).resolve()
-    except Exception:
-        return None
-    file = kit.subject(spec).source.get("file")
-    return str(file) if file and str(file).endswith(".py") else None
-
-
-def _scope_of(item: pytest.Item, spec: str, file: str) -> list[int] | None:
-    from .kit import KIT_KEY
-
-    try:
-        return scope_lines(item.config.stash[KIT_KEY].subject(spec).load(), file)
-    except Exception:
-        return None  # not loadable, or no source: the whole module's functions count
+    def _scope_of(self, spec: str, file: str) -> list[int] | None:
+        try:
+            return scope_lines(self._subject(spec).load(), file)
+        except Exception:
+            return None  # not loadable, or no source: the whole module's functions count
 
 
 def scope_lines(callback: Any, file: str) -> list[int]:

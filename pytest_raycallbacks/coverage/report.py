@@ -1,7 +1,7 @@
 """What the checks left unexercised in a callback's module: analysis and presentation.
 
 :func:`callback_coverage` unites the arcs the items of one spec measured (see
-:mod:`.callback_coverage`) and analyses them with coverage.py (in memory, no data file, no
+:mod:`.measurer`) and analyses them with coverage.py (in memory, no data file, no
 configuration file). Only code inside the module's functions, methods and lambdas counts:
 module-level statements ran when the module was imported, which no phase does. The result is
 the certificate's per-callback ``coverage`` object (limited, when the items recorded it, to the

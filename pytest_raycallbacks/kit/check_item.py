@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .results import PLAN_KEY, RECORD_KEY, ItemPlan
 from .waivers import Waiver, find_waiver
 
 if TYPE_CHECKING:
-    from conformance import Check, CheckFailed, Host
+    from conformance import Check, CheckFailed, Cluster, Subject
 
-    from .kit import Kit
+    from .plan import ItemPlan
+    from .session import Kit
 
 
 class StaleWaiverWarning(pytest.PytestWarning):
@@ -38,26 +38,20 @@ class CheckRun:
     plan: ItemPlan
     request: pytest.FixtureRequest
     record: dict[str, Any]
-    host: Host | None = None
+    cluster: Cluster | None = None
 
     @classmethod
-    def for_item(cls, request: pytest.FixtureRequest) -> CheckRun:
+    def prepare(
+        cls, kit: Kit, plan: ItemPlan, record: dict[str, Any], request: pytest.FixtureRequest
+    ) -> CheckRun:
+        """The run of ``plan``'s check, with its cluster started (at setup, so that starting
+        the live cluster counts, and fails, as setup; not for a callback that does not load:
+        its checks are skipped and need no cluster)."""
         from conformance import get_check
 
-        from .kit import KIT_KEY
-
-        kit = request.config.stash.get(KIT_KEY, None)
-        plan = request.node.stash.get(PLAN_KEY, None)
-        if kit is None or plan is None:
-            raise pytest.UsageError(
-                "raycallbacks_check belongs to the items of --raycallbacks-conformance; use "
-                "callback_runner, fake_ray_cluster or gpu_ray_cluster in your own tests"
-            )
-        run = cls(kit, plan, request, request.node.stash[RECORD_KEY])
-        # At setup, so that starting the live cluster counts (and fails) as setup; not for
-        # a callback that does not load (its checks are skipped, no cluster is needed).
+        run = cls(kit, plan, request, record)
         if _loads(kit.subject(plan.spec)) or not get_check(plan.check).needs_callback:
-            run.host = kit.host(plan.where, request)
+            run.cluster = kit.cluster(plan.cluster, request)
         return run
 
     def run(self) -> None:
@@ -78,16 +72,15 @@ class CheckRun:
         }
         if check.needs_callback and not _loads(subject):
             self._skip(_why_not_loaded(subject))
-        host = self.host
-        if host is not None:
-            self.record["host"] = host.describe()
+        cluster = self.cluster
+        if cluster is not None:
+            self.record["cluster_description"] = cluster.describe()
         settings = self.kit.check_settings(self.request.getfixturevalue("tmp_path_factory"))
         ctx = CheckContext(
             subject=subject,
             settings=settings,
-            where=self.plan.where,
-            host=host,
-            bench=self.kit.bench(subject, host, settings) if host is not None else None,
+            cluster=cluster,
+            bench=self.kit.bench(subject, cluster, settings) if cluster is not None else None,
         )
         start_probe_early(ctx)
         waiver = find_waiver(self.kit.settings.waivers, check.id, self.plan.spec)
@@ -108,8 +101,8 @@ class CheckRun:
             self.record["stale_waiver"] = True
             warnings.warn(
                 StaleWaiverWarning(
-                    f"{check.id} passes for {self.plan.spec} [{self.plan.where}] although it is "
-                    f"waived ({waiver.reason!r}): drop --raycallbacks-waive {check.id}"
+                    f"{check.id} passes for {self.plan.spec} [{self.plan.cluster}] although it "
+                    f"is waived ({waiver.reason!r}): drop --raycallbacks-waive {check.id}"
                 ),
                 stacklevel=1,
             )
@@ -126,15 +119,15 @@ class CheckRun:
         pytest.skip(reason)
 
 
-def _kind(subject: Any) -> str | None:
+def _kind(subject: Subject) -> str | None:
     try:
         return str(subject.kind)
     except Exception:
         return None
 
 
-def _why_not_loaded(subject: Any) -> str:
-    from conformance.loading import DOES_NOT_LOAD
+def _why_not_loaded(subject: Subject) -> str:
+    from conformance import DOES_NOT_LOAD
     from reference_runner import CallbackLoadError
 
     try:
@@ -144,7 +137,7 @@ def _why_not_loaded(subject: Any) -> str:
     return DOES_NOT_LOAD.format(rule="loading.no-arg-class" if is_class else "loading.importable")
 
 
-def _loads(subject: Any) -> bool:
+def _loads(subject: Subject) -> bool:
     from reference_runner import CallbackLoadError
 
     try:

@@ -1,20 +1,23 @@
-"""Adapters from the plugin's clusters to the checks' narrow interface.
+"""The plugin's clusters as the checks see them (docs/design.md §Clusters).
 
-:class:`FakeHost` serves each scenario from a fresh in-memory
+:class:`FakeCheckCluster` serves each scenario from a fresh in-memory
 :class:`~pytest_raycallbacks.fake_ray.FakeRayCluster` (default topology: a CPU head and two
-8-GPU nodes), injecting the host faults the catalogue asks for. :class:`LiveHost` wraps the
-session's ``gpu_ray_cluster`` handle. Both satisfy :class:`conformance.host.Host` (and the
-live one :class:`conformance.host.LiveHost`); the catalogue never sees the plugin's types.
+8-GPU nodes), injecting the faults the catalogue asks for. :class:`LiveCheckCluster` wraps
+the session's ``gpu_ray_cluster`` handle. Both satisfy :class:`conformance.cluster_api.Cluster`
+(and the live one :class:`conformance.cluster_api.LiveCluster`); the catalogue never sees the
+plugin's types.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conformance.host import DOWNLOAD_FAILS, FAULTS, PLACEMENT_INFEASIBLE, WorkerRun
-from reference_runner import LLMConfig
+from conformance.cluster_api import DOWNLOAD_FAILS, FAULTS, PLACEMENT_INFEASIBLE, WorkerRun
+
+if TYPE_CHECKING:
+    from reference_runner import LLMConfig
 
 
 def _noop() -> None:
@@ -40,7 +43,7 @@ class _LiveScope:
         return dict(self._cluster.ray.cluster_resources())
 
 
-class LiveHost:
+class LiveCheckCluster:
     """The session's live cluster (``gpu_ray_cluster``) as the checks see it."""
 
     name = "live"
@@ -133,7 +136,7 @@ class LiveHost:
 # ---------------------------------------------------------------------- fake
 
 
-class FakeHost:
+class FakeCheckCluster:
     """A fresh in-memory cluster per scenario (see the module docstring)."""
 
     name = "fake"
@@ -144,7 +147,7 @@ class FakeHost:
 
     @contextlib.contextmanager
     def scope(self, fault: str | None = None) -> Iterator[_FakeScope]:
-        from .fake_ray import FakeRayCluster
+        from pytest_raycallbacks.fake_ray import FakeRayCluster
 
         if fault not in (None, *FAULTS):
             raise ValueError(f"unknown fault {fault!r}; known: {FAULTS}")
@@ -157,7 +160,7 @@ class FakeHost:
 
 class _FakeScope:
     def __init__(self, cluster: Any, fault: str | None) -> None:
-        from .fake_ray.cluster import DOWNLOAD_FUNCTION
+        from pytest_raycallbacks.fake_ray.cluster import DOWNLOAD_FUNCTION
 
         self._cluster = cluster
         self._fault = fault

@@ -16,6 +16,15 @@ def raycallbacks_check(request: pytest.FixtureRequest) -> Any:
     the cluster, the settings) and turns the check's outcome into the item's: failed with
     the rule's message, waived (xfail), skipped, or passed.
     """
-    from .checkrun import CheckRun
+    from .check_item import CheckRun
+    from .plan import PLAN_KEY, RECORD_KEY
+    from .session import KIT_KEY
 
-    return CheckRun.for_item(request)
+    kit = request.config.stash.get(KIT_KEY, None)
+    plan = request.node.stash.get(PLAN_KEY, None)
+    if kit is None or plan is None:
+        raise pytest.UsageError(
+            "raycallbacks_check belongs to the items of --raycallbacks-conformance; use "
+            "callback_runner, fake_ray_cluster or gpu_ray_cluster in your own tests"
+        )
+    return CheckRun.prepare(kit, plan, request.node.stash[RECORD_KEY], request)

@@ -5,16 +5,18 @@
 
 * makes the specs importable from where the user runs pytest (invocation folder and rootdir
   on ``sys.path``);
-* adds the conformance items to whatever else pytest collected (also when nothing else was
-  collected), before ``-k``/``-m`` deselection;
-* keeps one :class:`~conformance.Subject` per spec and one cached
-  :class:`~conformance.Bench` per spec and cluster, so checks share scenario runs;
-* attaches each item's record to its reports, folds the reports into :class:`Results` (on
-  the xdist controller too), writes the certificate at the end of the session and prints
-  the summary.
-* through :mod:`.kit_extras`: measures the callback's code with coverage.py while its
-  checks run, and with ``--raycallbacks-chain`` adds the chain item; both end up in the
-  summary and the certificate.
+* adds the conformance items (:mod:`.collection`) to whatever else pytest collected (also
+  when nothing else was collected), before ``-k``/``-m`` deselection;
+* keeps one :class:`~conformance.Subject` per spec, one cluster per name
+  (:mod:`.clusters`) and one cached :class:`~conformance.Bench` per spec and cluster, so
+  checks share scenario runs;
+* attaches each item's record to its reports, folds the reports into
+  :class:`~pytest_raycallbacks.report.results.Results` (on the xdist controller too), writes
+  the certificate at the end of the session and prints the summary;
+* registers the callback-coverage measurer (:mod:`pytest_raycallbacks.coverage`) and, with
+  ``--raycallbacks-chain``, the chain plugin (:mod:`pytest_raycallbacks.chain`), handing
+  them what they need (the callbacks; the kit itself as the chain's services); both end up
+  in the summary and the certificate.
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from .results import PLAN_KEY, RECORD_KEY, Results, plan_items
+from pytest_raycallbacks.chain.plugin import PLUGIN_NAME as CHAIN_PLUGIN
+from pytest_raycallbacks.chain.plugin import ChainPlugin
+from pytest_raycallbacks.coverage.measurer import PLUGIN_NAME as COVERAGE_PLUGIN
+from pytest_raycallbacks.coverage.measurer import CoverageMeasurer
+from pytest_raycallbacks.report.results import Results, verdict
+
+from .plan import PLAN_KEY, RECORD_KEY, plan_items
 from .settings import KitSettings
 
 if TYPE_CHECKING:
-    from conformance import Bench, Host, Settings, Subject
+    from conformance import Bench, Cluster, Settings, Subject
 
 KIT_KEY: Final = pytest.StashKey["Kit"]()
 PLUGIN_NAME: Final = "raycallbacks-kit"
@@ -45,7 +53,7 @@ class Kit:
         self.import_paths = self._import_paths()
         self._lock = threading.Lock()
         self._subjects: dict[str, Subject] = {}
-        self._hosts: dict[str, Host] = {}
+        self._clusters: dict[str, Cluster] = {}
         self._benches: dict[tuple[str, str], Bench] = {}
         self._check_settings: Settings | None = None
         self.certificate_path: str | None = None
@@ -57,9 +65,13 @@ class Kit:
         # After sys.path: planning imports the specs to tell their style.
         self.plans = plan_items(settings.specs, settings.clusters)
         self.results = Results(self.plans)
-        from . import kit_extras  # callback coverage; the chain (--raycallbacks-chain)
-
-        self.chain = kit_extras.register(config, settings)
+        manager = config.pluginmanager
+        if not manager.is_blocked(COVERAGE_PLUGIN) and not manager.has_plugin(COVERAGE_PLUGIN):
+            manager.register(CoverageMeasurer(self.subject), COVERAGE_PLUGIN)
+        self.chain: ChainPlugin | None = None
+        if settings.chain:
+            self.chain = ChainPlugin(settings.specs, self)
+            manager.register(self.chain, CHAIN_PLUGIN)
 
     def _import_paths(self) -> tuple[str, ...]:
         """Folders a spec may import from: where pytest was invoked, the rootdir, and the
@@ -72,6 +84,7 @@ class Kit:
     # ------------------------------------------------------------------ state
 
     def subject(self, spec: str) -> Subject:
+        """The callback under test for ``spec`` (one per spec for the whole run)."""
         from conformance import Subject
 
         with self._lock:
@@ -81,28 +94,34 @@ class Kit:
                 )
             return self._subjects[spec]
 
-    def host(self, where: str, request: pytest.FixtureRequest) -> Host | None:
-        """``None`` for local checks, else the cluster (starting the live one on first use)."""
-        if where == "local":
+    def cluster(self, name: str, request: pytest.FixtureRequest) -> Cluster | None:
+        """``None`` for ``local`` (the check runs in the test process), else the cluster
+        called ``name`` as the checks see it (starting the live one on first use)."""
+        if name == "local":
             return None
         with self._lock:
-            if where in self._hosts:
-                return self._hosts[where]
-        from .hosts import FakeHost, LiveHost
+            if name in self._clusters:
+                return self._clusters[name]
+        from .clusters import FakeCheckCluster, LiveCheckCluster
 
-        host: Host = (
-            FakeHost() if where == "fake" else LiveHost(request.getfixturevalue("gpu_ray_cluster"))
-        )
+        cluster: Cluster
+        if name == "fake":
+            cluster = FakeCheckCluster()
+        elif name == "live":
+            cluster = LiveCheckCluster(request.getfixturevalue("gpu_ray_cluster"))
+        else:
+            raise ValueError(f"unknown cluster {name!r}: expected 'local', 'fake' or 'live'")
         with self._lock:
-            return self._hosts.setdefault(where, host)
+            return self._clusters.setdefault(name, cluster)
 
-    def bench(self, subject: Subject, host: Host, settings: Settings) -> Bench:
+    def bench(self, subject: Subject, cluster: Cluster, settings: Settings) -> Bench:
+        """The cached scenario runs of ``subject`` on ``cluster``."""
         from conformance import Bench
 
         with self._lock:
-            key = (subject.spec, host.name)
+            key = (subject.spec, cluster.name)
             if key not in self._benches:
-                self._benches[key] = Bench(subject, host, settings)
+                self._benches[key] = Bench(subject, cluster, settings)
             return self._benches[key]
 
     def check_settings(self, tmp_path_factory: pytest.TempPathFactory) -> Settings:
@@ -126,24 +145,35 @@ class Kit:
             )
         return self._check_settings
 
+    def callback_coverage(self, spec: str) -> dict[str, Any] | None:
+        """What the checks left unexercised in ``spec``'s code (``None``: not measured)."""
+        from pytest_raycallbacks.coverage.report import callback_coverage
+
+        return callback_coverage(e.record for e in self.results.for_spec(spec))
+
     # ------------------------------------------------------------------ hooks
 
     def pytest_report_header(self, config: pytest.Config) -> str:
-        return (
+        line = (
             f"raycallbacks: certifying {len(self.settings.specs)} callback(s) "
             f"({', '.join(self.settings.specs)}) on {', '.join(self.settings.clusters)}"
         )
+        if "live" in self.settings.clusters:
+            from pytest_raycallbacks.live.warm_session import header_note
+
+            note = header_note(config)  # the warm cluster, when this run uses it
+            line += f" ({note})" if note else ""
+        return line
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
         self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
     ) -> None:
-        from .suite import collect_suite
+        from .collection import collect_suite
 
         items.extend(collect_suite(session, self.plans))
-        from .kit_extras import extra_items
-
-        items.extend(extra_items(session, self.chain))
+        if self.chain is not None:
+            items.extend(self.chain.collect(session))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -159,8 +189,6 @@ class Kit:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_xdist_worker:
             return
-        from .results import verdict
-
         uncertified = [
             spec
             for spec in self.settings.specs
@@ -169,8 +197,9 @@ class Kit:
         if self.chain is not None and self.chain.verdict == "incomplete":
             uncertified.append(f"the chain {' -> '.join(self.settings.specs)}")
         if uncertified and session.exitstatus == pytest.ExitCode.OK:
-            # DESIGN §3: exit 0 only when every requested callback is certified. A run cut
-            # short by -k, -x or a skip ran no failing check but certified nothing.
+            # docs/design.md §The kit: exit 0 only when every requested callback is
+            # certified. A run cut short by -k, -x or a skip ran no failing check but
+            # certified nothing.
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
             self.exit_reason = (
                 f"exit status 1: not certified (incomplete): {', '.join(uncertified)}; some "
@@ -178,30 +207,40 @@ class Kit:
                 "suite to certify"
             )
             exitstatus = session.exitstatus
-        if not self.settings.report_path:
-            return
-        from .certificate import build, write_atomically
-        from .kit_extras import amend_certificate
+        if self.settings.report_path:
+            self._write_certificate(self.settings.report_path, exitstatus)
+
+    def _write_certificate(self, path: str, exitstatus: int) -> None:
+        from pytest_raycallbacks.report.certificate import build, write_atomically
 
         try:
-            document = build(self.settings, self.results, exitstatus)
-            amend_certificate(document, self.results, self.chain)
-            write_atomically(self.settings.report_path, document)
+            document = build(
+                self.settings,
+                self.results,
+                exitstatus,
+                coverage={spec: self.callback_coverage(spec) for spec in self.settings.specs},
+                chain=self.chain.certificate_entry() if self.chain is not None else None,
+            )
+            write_atomically(path, document)
         except OSError as exc:
-            self.certificate_error = f"could not write {self.settings.report_path}: {exc}"
+            self.certificate_error = f"could not write {path}: {exc}"
         else:
-            self.certificate_path = self.settings.report_path
+            self.certificate_path = path
 
     def pytest_terminal_summary(
         self, terminalreporter: Any, exitstatus: int, config: pytest.Config
     ) -> None:
         if self.is_xdist_worker:
             return
-        from .kit_extras import spec_lines
-        from .summary import render
+        from pytest_raycallbacks.coverage.report import summary_lines
+        from pytest_raycallbacks.report.summary import render
 
         terminalreporter.section("raycallbacks conformance")
-        lines = render(self.results, self.settings.specs, lambda s: spec_lines(self.results, s))
+        lines = render(
+            self.results,
+            self.settings.specs,
+            lambda spec: summary_lines(self.callback_coverage(spec)),
+        )
         if self.chain is not None:
             lines += self.chain.summary_lines()
         for line, markup in lines:

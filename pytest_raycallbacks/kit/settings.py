@@ -1,4 +1,5 @@
-"""The kit's settings, read from the command line and ini, validated once.
+"""The kit's settings, read from the command line and ini (:mod:`pytest_raycallbacks.options`),
+validated once.
 
 Every bad value (command line or ini) is a :class:`pytest.UsageError`, so pytest exits with
 status 4 and a message naming the option, the value and what is accepted. Cheap values are
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .options import CLUSTER_CHOICES, GPU_CHOICES, get_option
+from pytest_raycallbacks.options import CLUSTER_CHOICES, GPU_CHOICES, get_option
+
 from .waivers import Waiver, parse_waivers, validate_ids
 
 
@@ -34,7 +36,6 @@ class KitSettings:
     config_path: str | None
     report_path: str | None
     waivers: tuple[Waiver, ...]
-    list_checks: bool
     chain: bool = False
 
     @property
@@ -64,7 +65,6 @@ def read_settings(config: pytest.Config) -> KitSettings:
         config_path=config_path,
         report_path=report_path,
         waivers=waivers,
-        list_checks=bool(get_option(config, "list-checks")),
         chain=_chain(get_option(config, "chain"), specs),
     )
 

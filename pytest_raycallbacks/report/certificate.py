@@ -1,4 +1,5 @@
-"""The certificate (DESIGN §4): one JSON document per run, written atomically.
+"""The certificate (docs/design.md §The certificate): one JSON document per run, written
+atomically.
 
 Layout (``format`` ``raycallbacks-certificate/1``)::
 
@@ -10,15 +11,19 @@ Layout (``format`` ``raycallbacks-certificate/1``)::
                     "counts": {passed, failed, skipped, waived, not run},
                     "checks": [{"id", "category", "cluster", "rule", "outcome", "detail",
                                 "failure": {expected, happened, fix} | null,
-                                "waiver": reason | null, "stale_waiver", "duration_s"}]}]}
+                                "waiver": reason | null, "stale_waiver", "duration_s"}],
+                    "coverage": {...} | null}],
+     "chain": {...}}   (only with --raycallbacks-chain)
 
 ``style`` is ``callback`` (a ``(phase, config, data)`` callback) or ``callbackbase`` (a
 subclass of Ray's ``CallbackBase``, with ``kind`` ``ray CallbackBase subclass``);
 ``applicable_checks`` lists the ids of the checks that apply to that style, as collected.
 
-:func:`pytest_raycallbacks.kit_extras.amend_certificate` adds each callback's ``coverage``
-(see :mod:`.coverage_report`) and, with ``--raycallbacks-chain``, a top-level ``chain``
-object (see :mod:`.chain_suite`).
+Each callback's ``coverage`` is what the checks left unexercised in its code (see
+:mod:`pytest_raycallbacks.coverage.report`; ``null`` when nothing was measured); ``chain`` is
+the chain's verdict, collisions and order dependence (see
+:meth:`pytest_raycallbacks.chain.plugin.ChainPlugin.certificate_entry`). The kit measures and
+certifies those; this module only lays them out.
 
 It is written to a temporary file in the target folder, flushed to disk, then renamed over
 the target, so a reader never sees half a certificate; it is written also when checks fail
@@ -35,14 +40,16 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from .results import Entry, Results, verdict
-from .settings import KitSettings
+from .results import Entry, Results, clusters_of, counts, verdict
+
+if TYPE_CHECKING:
+    from pytest_raycallbacks.kit.settings import KitSettings
 
 FORMAT: Final = "raycallbacks-certificate/1"
-_COUNTED: Final = ("passed", "failed", "skipped", "waived", "not run")
 
 
 def _version(distribution: str) -> str | None:
@@ -64,22 +71,16 @@ def environment() -> dict[str, Any]:
     }
 
 
-def callback_entry(spec: str, entries: list[Entry]) -> dict[str, Any]:
-    """The certificate's entry for one callback."""
+def callback_entry(
+    spec: str, entries: list[Entry], coverage: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The certificate's entry for one callback (``coverage``: see the module docstring)."""
     records = [e.record for e in entries if e.record]
     subject = next((r["subject"] for r in records if r.get("subject")), None)
     if subject is None:
         from conformance.subject import Subject
 
         subject = dict(Subject(spec).source)
-    clusters: dict[str, dict[str, Any]] = {}
-    for record in records:
-        host = record.get("host")
-        if host:
-            clusters.setdefault(str(host.get("name")), host)
-    counts = dict.fromkeys(_COUNTED, 0)
-    for entry in entries:
-        counts[entry.outcome] += 1
     return {
         "spec": spec,
         "module": subject.get("module"),
@@ -89,13 +90,13 @@ def callback_entry(spec: str, entries: list[Entry]) -> dict[str, Any]:
         "style": subject.get("style"),
         "applicable_checks": list(dict.fromkeys(e.plan.check for e in entries)),
         "verdict": verdict(entries),
-        "clusters": list(clusters.values()),
-        "counts": counts,
+        "clusters": clusters_of(entries),
+        "counts": counts(entries),
         "checks": [
             {
                 "id": e.plan.check,
                 "category": e.plan.check.split(".", 1)[0],
-                "cluster": e.plan.where,
+                "cluster": e.plan.cluster,
                 "rule": (e.record or {}).get("rule"),
                 "outcome": e.outcome,
                 "detail": e.detail,
@@ -106,16 +107,25 @@ def callback_entry(spec: str, entries: list[Entry]) -> dict[str, Any]:
             }
             for e in entries
         ],
+        "coverage": dict(coverage) if coverage is not None else None,
     }
 
 
-def build(settings: KitSettings, results: Results, exit_status: int) -> dict[str, Any]:
-    """The whole certificate (see the module docstring)."""
+def build(
+    settings: KitSettings,
+    results: Results,
+    exit_status: int,
+    *,
+    coverage: Mapping[str, Mapping[str, Any] | None] | None = None,
+    chain: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole certificate (see the module docstring): ``coverage`` maps a spec to its
+    callback coverage, ``chain`` is the chain's entry (given with ``--raycallbacks-chain``)."""
     from conformance import CATALOGUE_VERSION
+    from pytest_raycallbacks import __version__
 
-    from . import __version__
-
-    return {
+    coverage = coverage or {}
+    document: dict[str, Any] = {
         "format": FORMAT,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "kit": {
@@ -133,8 +143,14 @@ def build(settings: KitSettings, results: Results, exit_status: int) -> dict[str
             "config": settings.config_path or "built-in (bundled tiny model)",
             "waivers": [w.as_dict() for w in settings.waivers],
         },
-        "callbacks": [callback_entry(spec, results.for_spec(spec)) for spec in settings.specs],
+        "callbacks": [
+            callback_entry(spec, results.for_spec(spec), coverage.get(spec))
+            for spec in settings.specs
+        ],
     }
+    if chain is not None:
+        document["chain"] = dict(chain)
+    return document
 
 
 def write_atomically(path: str | os.PathLike[str], document: dict[str, Any]) -> None:

@@ -1,10 +1,10 @@
 """What each conformance item did, gathered from pytest's reports.
 
-Items are planned from the settings alone (spec x check x where), so the controller of a
-``pytest-xdist`` run, which collects nothing itself, knows what should have run. Each
-report of a conformance item carries a ``raycallbacks`` attribute (a JSON-able dict, which
-xdist ships from its workers); :class:`Results` turns reports into one outcome per item:
-``passed``, ``failed``, ``skipped``, ``waived``, or ``not run``.
+Each report of a conformance item carries a ``raycallbacks`` attribute (the item's record,
+see :mod:`pytest_raycallbacks.kit.plan`; a JSON-able dict, which xdist ships from its
+workers); :class:`Results` turns reports into one outcome per planned item: ``passed``,
+``failed``, ``skipped``, ``waived``, or ``not run``. :func:`verdict` turns a callback's
+outcomes into its verdict.
 """
 
 from __future__ import annotations
@@ -15,47 +15,15 @@ from typing import Any, Final
 
 import pytest
 
+from pytest_raycallbacks.kit.plan import ItemPlan
+
 PASSED: Final = "passed"
 FAILED: Final = "failed"
 SKIPPED: Final = "skipped"
 WAIVED: Final = "waived"
 NOT_RUN: Final = "not run"
-
-
-@dataclass(frozen=True)
-class ItemPlan:
-    """One conformance item: ``check`` for ``spec`` on ``where`` (local, fake or live)."""
-
-    check: str
-    spec: str
-    where: str
-
-    @property
-    def name(self) -> str:
-        """The test name: ``merge.ownership[mymod.cb-fake]`` (-k sees all three parts)."""
-        return f"{self.check}[{self.spec}-{self.where}]"
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.spec, self.check, self.where)
-
-
-PLAN_KEY: Final = pytest.StashKey[ItemPlan]()
-RECORD_KEY: Final = pytest.StashKey[dict[str, Any]]()
-
-
-def plan_items(specs: Iterable[str], clusters: tuple[str, ...]) -> list[ItemPlan]:
-    """Every item the settings ask for, in catalogue order per spec: the checks that apply
-    to the spec's style (a ``(phase, config, data)`` callback or a Ray ``CallbackBase``
-    subclass; telling which imports the spec, so its folder must be on ``sys.path``)."""
-    from conformance import checks_for, style_of
-
-    return [
-        ItemPlan(check.id, spec, where)
-        for spec in specs
-        for check in checks_for(style_of(spec))
-        for where in check.locations(clusters)
-    ]
+#: The outcomes, in the order the summary and the certificate count them.
+OUTCOMES: Final = (PASSED, FAILED, SKIPPED, WAIVED, NOT_RUN)
 
 
 @dataclass
@@ -83,7 +51,7 @@ class Results:
         record: dict[str, Any] | None = getattr(report, "raycallbacks", None)
         if not record:
             return
-        plan = ItemPlan(record["check"], record["spec"], record["where"])
+        plan = ItemPlan.of_record(record)
         entry = self.entries.setdefault(plan.key, Entry(plan))
         entry.duration_s += float(getattr(report, "duration", 0.0) or 0.0)
         if record.get("outcome") is not None or entry.record is None:
@@ -131,6 +99,25 @@ def _last_line(report: pytest.TestReport) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("E ")]
     return (errors[-1][2:].strip() if errors else lines[-1].strip()) if lines else "no details"
+
+
+def counts(entries: Iterable[Entry]) -> dict[str, int]:
+    """How many entries have each outcome (every outcome present, in :data:`OUTCOMES` order)."""
+    counted = dict.fromkeys(OUTCOMES, 0)
+    for entry in entries:
+        counted[entry.outcome] += 1
+    return counted
+
+
+def clusters_of(entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """The descriptions (``record["cluster_description"]``) of the clusters the entries ran
+    on, one per cluster, in the order they were first used."""
+    seen: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        description = (entry.record or {}).get("cluster_description")
+        if description:
+            seen.setdefault(str(description.get("name")), description)
+    return list(seen.values())
 
 
 def verdict(entries: Iterable[Entry]) -> str:

@@ -11,7 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from .results import FAILED, SKIPPED, Entry, Results, verdict
+from .results import (
+    FAILED,
+    NOT_RUN,
+    SKIPPED,
+    WAIVED,
+    Entry,
+    Results,
+    clusters_of,
+    counts,
+    verdict,
+)
 
 _MARKUP: Final = {
     "certified": {"green": True},
@@ -22,20 +32,12 @@ _HAPPENED_LINES: Final = 3
 _LISTED_SKIPS: Final = 3
 
 
-def describe_cluster(host: Mapping[str, Any]) -> str:
-    """``fake (in memory, ...)`` or ``live (simulated GPUs, ...)`` from a host record."""
-    name = str(host.get("name", "?"))
-    summary = host.get("summary")
+def describe_cluster(description: Mapping[str, Any]) -> str:
+    """``fake (in memory, ...)`` or ``live (simulated GPUs, ...)`` from a cluster's
+    description (``record["cluster_description"]``)."""
+    name = str(description.get("name", "?"))
+    summary = description.get("summary")
     return f"{name} ({summary})" if summary else name
-
-
-def clusters_of(entries: list[Entry]) -> list[str]:
-    seen: dict[str, str] = {}
-    for entry in entries:
-        host = (entry.record or {}).get("host")
-        if host:
-            seen.setdefault(str(host.get("name")), describe_cluster(host))
-    return list(seen.values())
 
 
 def render(
@@ -49,36 +51,32 @@ def render(
     for spec in specs:
         entries = results.for_spec(spec)
         result = verdict(entries)
-        counts: dict[str, int] = {}
-        for entry in entries:
-            counts[entry.outcome] = counts.get(entry.outcome, 0) + 1
+        counted = counts(entries)
         lines.append((f"{spec}: {result.upper()}", {"bold": True, **_MARKUP[result]}))
-        summary = ", ".join(
-            f"{counts.get(k, 0)} {k}" for k in ("passed", "failed", "skipped", "waived", "not run")
-        )
-        used = clusters_of(entries)
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in counted.items())
+        used = [describe_cluster(d) for d in clusters_of(entries)]
         lines.append((f"    {summary}; clusters: {'; '.join(used) if used else 'none'}", {}))
         lines.extend(_style_line(entries))
         for entry in entries:
             if entry.outcome == FAILED:
                 rule = (entry.record or {}).get("rule", "")
                 lines.append(
-                    (f"    FAILED {entry.plan.check} [{entry.plan.where}]: {rule}", {"red": True})
+                    (f"    FAILED {entry.plan.check} [{entry.plan.cluster}]: {rule}", {"red": True})
                 )
                 for text in _happened(entry)[:_HAPPENED_LINES]:
                     lines.append((f"        {text}", {}))
         for entry in entries:
-            if entry.outcome == "waived":
+            if entry.outcome == WAIVED:
                 lines.append(
                     (
-                        f"    waived {entry.plan.check} [{entry.plan.where}]: {entry.waiver}",
+                        f"    waived {entry.plan.check} [{entry.plan.cluster}]: {entry.waiver}",
                         {"yellow": True},
                     )
                 )
             if entry.stale_waiver:
                 lines.append(
                     (
-                        f"    stale waiver: {entry.plan.check} [{entry.plan.where}] passes now; "
+                        f"    stale waiver: {entry.plan.check} [{entry.plan.cluster}] passes now; "
                         f"drop --raycallbacks-waive {entry.plan.check}",
                         {"yellow": True},
                     )
@@ -86,7 +84,7 @@ def render(
         lines.extend(_skipped(entries))
         if extra is not None:
             lines.extend(extra(spec))
-        not_run = counts.get("not run", 0)
+        not_run = counted[NOT_RUN]
         if not_run:
             lines.append(
                 (
@@ -111,7 +109,7 @@ def _skipped(entries: list[Entry]) -> list[tuple[str, dict[str, bool]]]:
     for entry in entries:
         if entry.outcome == SKIPPED:
             reason = (entry.detail or "no reason given").splitlines()[0]
-            by_reason.setdefault(reason, []).append(f"{entry.plan.check} [{entry.plan.where}]")
+            by_reason.setdefault(reason, []).append(f"{entry.plan.check} [{entry.plan.cluster}]")
     lines = []
     for reason, checks in by_reason.items():
         shown = ", ".join(checks) if len(checks) <= _LISTED_SKIPS else f"{len(checks)} checks"

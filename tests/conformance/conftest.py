@@ -6,7 +6,7 @@ corpora). ``pytester`` is registered here rather than with ``pytest_plugins``, w
 only accepts in the top-level conftest.
 
 Everything a kit run imports lazily is imported once here
-(:func:`pytest_raycallbacks.kit_preload.preload`): ``pytester``'s in-process runs restore
+(:func:`tests.kit_preload.preload`): ``pytester``'s in-process runs restore
 ``sys.modules`` afterwards and would otherwise re-import Ray and the fake cluster each time.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_raycallbacks.kit_preload import preload
+from tests.kit_preload import preload
 
 preload()
 

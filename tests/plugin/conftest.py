@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_raycallbacks.kit_preload import preload
+from tests.kit_preload import preload
 
 preload()
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from pytest_raycallbacks.callback_coverage import other_measurement
-from pytest_raycallbacks.coverage_report import branch_hints, function_lines, ranges
+from pytest_raycallbacks.coverage.measurer import other_measurement
+from pytest_raycallbacks.coverage.report import branch_hints, function_lines, ranges
 
 FAKE = ("--raycallbacks-cluster", "fake")
 REPORT = ("--raycallbacks-report", "cert.json")

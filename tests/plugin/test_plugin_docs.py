@@ -39,4 +39,4 @@ def test_every_check_is_documented_with_a_rule_and_a_reason() -> None:
     for check in CATALOGUE:
         assert check.rule.endswith(".") and len(check.rule) < 140, check.id
         assert len(check.why) > 60, check.id
-        assert check.function.__module__ == f"conformance.{check.category}", check.id
+        assert check.function.__module__ == f"conformance.checks.{check.category}", check.id

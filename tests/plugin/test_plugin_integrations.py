@@ -12,7 +12,7 @@ from conformance import CALLBACK, checks_for
 
 FAKE = ("--raycallbacks-cluster", "fake")
 CERTIFY = ("--raycallbacks-conformance", "mycb.callback", *FAKE)
-N_FAKE = sum(1 for c in checks_for(CALLBACK) if c.locations(("fake",)))
+N_FAKE = sum(1 for c in checks_for(CALLBACK) if c.clusters_for(("fake",)))
 ASYNC_TESTS = """
 import asyncio
 import pytest

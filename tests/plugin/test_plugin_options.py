@@ -1,4 +1,5 @@
-"""The options (DESIGN §3): their group in --help, validation (exit 4), --list-checks."""
+"""The options (docs/design.md §The kit): their group in --help, validation (exit 4),
+--list-checks."""
 
 from __future__ import annotations
 

@@ -5,17 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conformance import CALLBACK, checks_for
-from pytest_raycallbacks.results import (
-    FAILED,
-    NOT_RUN,
-    PASSED,
-    SKIPPED,
-    Entry,
-    ItemPlan,
-    plan_items,
-    verdict,
-)
-from pytest_raycallbacks.waivers import Waiver, find_waiver, parse_waivers
+from pytest_raycallbacks.kit.plan import ItemPlan, plan_items
+from pytest_raycallbacks.kit.waivers import Waiver, find_waiver, parse_waivers
+from pytest_raycallbacks.report.results import FAILED, NOT_RUN, PASSED, SKIPPED, Entry, verdict
 
 
 def test_waivers_parse_with_and_without_a_spec() -> None:
@@ -58,7 +50,7 @@ def test_verdicts(outcomes: list[str], expected: str) -> None:
 
 def test_the_plan_has_every_check_once_per_place_it_runs() -> None:
     plans = plan_items(["m.cb"], ("fake", "live"))
-    assert len(plans) == sum(len(c.locations(("fake", "live"))) for c in checks_for(CALLBACK))
+    assert len(plans) == sum(len(c.clusters_for(("fake", "live"))) for c in checks_for(CALLBACK))
     assert ItemPlan("cluster.in-worker", "m.cb", "live") in plans
     assert ItemPlan("cluster.in-worker", "m.cb", "fake") not in plans
     assert ItemPlan("merge.ownership", "m.cb", "fake") in plans
