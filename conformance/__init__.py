@@ -6,7 +6,7 @@ pytest's plugin: it receives the callback under test (:class:`Subject`), the clu
 (:class:`~conformance.cluster_api.Cluster`) and the settings as arguments.
 
 ``Host``, ``HostScope`` and ``LiveHost`` are the old names of :class:`Cluster`,
-:class:`ClusterScope` and :class:`LiveCluster`, kept for downstream imports.
+:class:`ClusterScope` and :class:`WorkerCluster`, kept for downstream imports.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .cluster_api import (
     PLACEMENT_INFEASIBLE,
     Cluster,
     ClusterScope,
-    LiveCluster,
+    WorkerCluster,
     WorkerRun,
 )
 from .context import CheckContext, Settings
@@ -37,7 +37,7 @@ from .subject import Subject, style_of
 
 Host = Cluster
 HostScope = ClusterScope
-LiveHost = LiveCluster
+LiveHost = WorkerCluster
 
 __all__ = [
     "CALLBACK",
@@ -61,10 +61,10 @@ __all__ = [
     "ClusterScope",
     "Host",
     "HostScope",
-    "LiveCluster",
     "LiveHost",
     "Settings",
     "Subject",
+    "WorkerCluster",
     "WorkerRun",
     "checks_for",
     "get_check",

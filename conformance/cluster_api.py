@@ -2,7 +2,7 @@
 
 The catalogue never imports the plugin or its cluster fixtures: the plugin adapts the
 in-memory fake cluster and the live ``gpu_ray_cluster`` to these protocols
-(:class:`Cluster`, :class:`ClusterScope`, :class:`LiveCluster`) and hands them to the checks.
+(:class:`Cluster`, :class:`ClusterScope`, :class:`WorkerCluster`) and hands them to the checks.
 Everything here is structural (``typing.Protocol``); nothing imports Ray.
 """
 
@@ -77,8 +77,9 @@ class WorkerRun:
     leaks: tuple[str, ...] = ()
 
 
-class LiveCluster(Cluster, Protocol):
-    """A real Ray cluster: it can run code on workers."""
+class WorkerCluster(Cluster, Protocol):
+    """A cluster whose Ray workers can run code (a live cluster; named apart from the plugin's
+    ``pytest_raycallbacks.live.LiveCluster`` handle, which it adapts)."""
 
     def run_in_worker(self, config: LLMConfig, *, timeout_s: float) -> WorkerRun:
         """Run ``initialize_node(config)`` inside a Ray actor on the cluster, the config's

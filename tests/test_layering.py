@@ -1,4 +1,5 @@
-"""The layering rules of DESIGN §1, checked on the source and in fresh interpreters."""
+"""The layering rules of docs/design.md §Layers, checked on the source and in fresh
+interpreters."""
 
 from __future__ import annotations
 

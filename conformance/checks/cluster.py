@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any, cast
 
-from conformance.cluster_api import LiveCluster, WorkerRun
+from conformance.cluster_api import WorkerCluster, WorkerRun
 from conformance.context import CheckContext
 from conformance.failure import CheckFailed, CheckSkipped, describe, describe_error
 from conformance.harness import Run, config_with
@@ -26,7 +26,7 @@ def _worker_run(ctx: CheckContext) -> WorkerRun:
     cached = bench.recall("worker-run")
     if cached is not None:
         return cast(WorkerRun, cached)
-    cluster = cast(LiveCluster, ctx.require_cluster())
+    cluster = cast(WorkerCluster, ctx.require_cluster())
     config = config_with(ctx.settings.base_config(), [ctx.subject.config_entry()])
     run = cluster.run_in_worker(config, timeout_s=ctx.settings.timeout_s)
     return cast(WorkerRun, bench.remember("worker-run", run))
@@ -207,7 +207,7 @@ def runtime_env(ctx: CheckContext) -> str | None:
             "py_modules pointing at existing folders or URIs, pip, ...)",
         )
     if _is_live(ctx):
-        cluster = cast(LiveCluster, ctx.require_cluster())
+        cluster = cast(WorkerCluster, ctx.require_cluster())
         try:
             cluster.check_runtime_env(env, timeout_s=ctx.settings.timeout_s)
         except Exception as exc:

@@ -4,7 +4,7 @@
 :class:`~pytest_raycallbacks.fake_ray.FakeRayCluster` (default topology: a CPU head and two
 8-GPU nodes), injecting the faults the catalogue asks for. :class:`LiveCheckCluster` wraps
 the session's ``gpu_ray_cluster`` handle. Both satisfy :class:`conformance.cluster_api.Cluster`
-(and the live one :class:`conformance.cluster_api.LiveCluster`); the catalogue never sees the
+(and the live one :class:`conformance.cluster_api.WorkerCluster`); the catalogue never sees the
 plugin's types.
 """
 

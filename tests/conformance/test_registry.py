@@ -54,7 +54,7 @@ def test_the_old_host_names_are_aliases() -> None:
 
     assert conformance.Host is conformance.Cluster is host.Host
     assert conformance.HostScope is conformance.ClusterScope is host.HostScope
-    assert conformance.LiveHost is conformance.LiveCluster is host.LiveHost
+    assert conformance.LiveHost is conformance.WorkerCluster is host.LiveHost
 
 
 def test_a_context_without_a_cluster_runs_on_the_driver() -> None:
