@@ -106,6 +106,33 @@ OPTIONS: Final[tuple[_Option, ...]] = (
         action="store_true",
     ),
     _Option(
+        "callback-kwargs",
+        "give the Ray CallbackBase subclass SPEC its callback_kwargs (Ray's "
+        "callback_config.callback_kwargs): a JSON object, or @FILE (.json, .yaml, .yml); "
+        "repeatable, one per spec",
+        "linelist",
+        default=None,
+        action="append",
+        metavar="SPEC=JSON",
+    ),
+    _Option(
+        "s3",
+        "serve the files under DIR as S3 bucket BUCKET from a local S3 server for the run, "
+        "and point clients (this process, the live cluster's workers) at it; repeatable",
+        "linelist",
+        default=None,
+        action="append",
+        metavar="BUCKET=DIR",
+    ),
+    _Option(
+        "s3-endpoint-reachable",
+        "with --raycallbacks-ray-address: confirm that the cluster's nodes can reach the "
+        "local S3 server of --raycallbacks-s3 (it listens on 127.0.0.1 of this machine)",
+        "bool",
+        default=False,
+        action="store_true",
+    ),
+    _Option(
         "list-checks",
         "print the conformance catalogue (id, category, rule) and exit",
         None,

@@ -1,10 +1,10 @@
 """``LLMConfig``: the configuration a node is initialized from (pydantic v2).
 
-Contract (docs/design.md §The callback contract): unknown fields are rejected; callback specs are checked for form when
-the config is built and loaded lazily (on the node, by ``initialize_node``); a config whose
-callbacks are all import paths round-trips through JSON and YAML; dumping one that holds an
-object with no import path (a lambda, an instance) fails with a message saying to use an
-import path.
+Contract (docs/design.md §The callback contract): unknown fields are rejected; callback
+specs are checked for form when the config is built and loaded lazily (on the node, by
+``initialize_node``); a config whose callbacks are all import paths round-trips through JSON
+and YAML; dumping one that holds an object with no import path (a lambda, an instance) fails
+with a message saying to use an import path.
 """
 
 from __future__ import annotations

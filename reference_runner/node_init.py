@@ -1,24 +1,49 @@
 """``initialize_node``: the seed's node initialization, with callbacks at every phase.
 
-Sequence (DESIGN §2):
+Sequence (docs/design.md §The callback contract):
 
 1. load the config's callbacks; ``pre_initialization``;
 2. the system fills ``local_node_download_model`` (default TOKENIZER_ONLY) and
    ``worker_node_download_model`` (default MODEL_AND_TOKENIZER) where no callback set them,
    so ``pre_download`` callbacks see and may still change the choice; ``pre_download``;
+   ``skip_default_init`` is read here, once;
 3. the local node downloads what ``local_node_download_model`` asks (a Ray task pinned to
    this node); ``data["download_result"]``; ``post_download``;
 4. the placement group: one a callback put in ``data["placement_group"]`` wins, else the
-   default one from the config; the system waits for it (bounded) and then downloads
-   ``worker_node_download_model`` on each distinct node of the group (one pinned task per
-   node, awaited together), adding them to ``download_result``; ``post_placement_group``;
-5. ``pre_engine_init``; a placement group changed here is waited for too;
+   default one from the config; the system *serves* it (below); ``post_placement_group``;
+5. the system serves ``data["placement_group"]`` again; ``pre_engine_init``;
+6. the system serves ``data["placement_group"]`` again (it must be there now);
    ``post_initialization``; the output is built from ``data``.
+
+Serving a group: wait (bounded by ``placement_group_timeout_s``) for it to be placed, unless
+this run already waited for that very group; then, unless ``skip_default_init``, download
+what ``worker_node_download_model`` asks *now* onto each node of the group that does not
+already hold it (:func:`reference_runner.download_check.nodes_missing_model`: no download
+there yet, or a narrower one), one pinned task per node, awaited together (bounded by
+``download_timeout_s``), and add them to ``data["download_result"]``.
+
+Why this order. Worker nodes are known only once a group is placed, so each round of worker
+downloads follows the wait for the group it serves. The first round runs before
+``post_placement_group`` (the source design's order: the downloads come before the phases
+that use them), so that phase's callbacks see a ``download_result`` covering the group in
+``data``. A callback may still replace the group, or widen ``worker_node_download_model``,
+in ``post_placement_group`` or ``pre_engine_init``, and the engine starts on the group that
+is in ``data`` when ``pre_engine_init`` ends; so the system serves again after each of those
+two phases: after ``post_placement_group`` so that ``pre_engine_init`` callbacks also see
+the group in ``data`` placed and its nodes holding the model, and after ``pre_engine_init``
+for the group the engine gets. Only the nodes that lack the files are downloaded onto, so a
+replacement costs its new nodes only and an unchanged group costs nothing. Hence the
+invariant: unless ``skip_default_init`` is set, when ``pre_engine_init`` ends every node of
+the final placement group holds what ``worker_node_download_model`` asks for
+(:func:`reference_runner.download_check.final_group_missing_model` checks it on a result).
+A group put in ``data`` in ``post_initialization`` is returned as it is (neither waited for
+nor served): that phase comes after the engine's group is settled.
 
 ``skip_default_init=True`` skips the default downloads and placement group; the callbacks
 must then supply ``placement_group`` by ``pre_engine_init``. Every placement group handed
 over in ``data`` belongs to the system: it is removed if initialization fails, and groups
-replaced by a later one are removed when initialization ends.
+replaced by a later one are removed when initialization ends (not when replaced: a
+callback may still use the group it replaced until then).
 
 Ray is reached only through its public API (``ray.util.placement_group``, ``ray.get``,
 ``ray.remote(...).options(...)``), so the same code runs on a live cluster and on the
@@ -37,8 +62,9 @@ from typing import Any
 
 from .config import LLMConfig
 from .download import ModelDownloadResult, NodeDownload, download_model, resolve_model_source
+from .download_check import nodes_missing_model
 from .downloadable import NodeModelDownloadable
-from .errors import InitializationError, PlacementGroupTimeoutError, RayNotConnectedError
+from .errors import InitializationError, RayNotConnectedError
 from .loading import load_callback
 from .phases import (
     POST_DOWNLOAD,
@@ -48,6 +74,7 @@ from .phases import (
     PRE_ENGINE_INIT,
     PRE_INITIALIZATION,
 )
+from .placement_wait import wait_placed
 from .reserved import (
     DOWNLOAD_RESULT,
     EXTRA_INIT_KWARGS,
@@ -104,12 +131,49 @@ async def initialize_node(
     runner = CallbackRunner(
         callbacks, error_policy=error_policy, timeout_s=callback_timeout_s, trace=True
     )
+    try:
+        return await _initialize(
+            ray, llm_config, runner, placement_group_timeout_s, download_timeout_s
+        )
+    finally:
+        runner.close()
+
+
+async def _initialize(
+    ray: Any,
+    llm_config: LLMConfig,
+    runner: CallbackRunner,
+    placement_group_timeout_s: float,
+    download_timeout_s: float,
+) -> InitializeNodeOutput:
     data = runner.data
     groups = _OwnedGroups(ray)
+    waited: list[Any] = []
 
     async def phase(name: str) -> None:
         await runner.run(name, llm_config)
         groups.adopt(data.get(PLACEMENT_GROUP))
+
+    async def serve(group: Any, result: ModelDownloadResult) -> ModelDownloadResult:
+        """Wait for ``group`` (once) and download onto its nodes that lack the model."""
+        if group is None:
+            return result
+        if not any(group is seen for seen in waited):
+            await _wait_ready(ray, group, placement_group_timeout_s)
+            waited.append(group)
+        if skip_default:
+            return result
+        choice = NodeModelDownloadable.coerce(
+            data.get(WORKER_NODE_DOWNLOAD_MODEL, NodeModelDownloadable.MODEL_AND_TOKENIZER)
+        )
+        missing = nodes_missing_model(_nodes_of(ray, group), result, choice)
+        if missing:
+            nodes = {node: choice for node in missing}
+            result = result.with_nodes(
+                await _download_on_nodes(ray, llm_config, nodes, download_timeout_s)
+            )
+            data[DOWNLOAD_RESULT] = result
+        return result
 
     try:
         await phase(PRE_INITIALIZATION)
@@ -139,14 +203,9 @@ async def initialize_node(
             group = _create_default_group(ray, llm_config)
             groups.adopt(group)
             data[PLACEMENT_GROUP] = group
-        if group is not None:
-            await _wait_ready(ray, group, placement_group_timeout_s)
-            worker_choice = NodeModelDownloadable.coerce(data[WORKER_NODE_DOWNLOAD_MODEL])
-            if not skip_default and worker_choice:
-                nodes = {node: worker_choice for node in _nodes_of(ray, group)}
-                downloads = await _download_on_nodes(ray, llm_config, nodes, download_timeout_s)
-                data[DOWNLOAD_RESULT] = data[DOWNLOAD_RESULT].with_nodes(downloads)
+        result = await serve(group, result)
         await phase(POST_PLACEMENT_GROUP)
+        result = await serve(data.get(PLACEMENT_GROUP), result)
         await phase(PRE_ENGINE_INIT)
 
         final = data.get(PLACEMENT_GROUP)
@@ -162,8 +221,7 @@ async def initialize_node(
                     "replace it with another placement group"
                 )
             )
-        if final is not group:
-            await _wait_ready(ray, final, placement_group_timeout_s)
+        await serve(final, result)
         await phase(POST_INITIALIZATION)
         final = data.get(PLACEMENT_GROUP)
         if final is None:
@@ -232,19 +290,9 @@ def _create_default_group(ray: Any, config: LLMConfig) -> Any:
 
 
 async def _wait_ready(ray: Any, group: Any, timeout_s: float) -> None:
-    ready = await asyncio.to_thread(group.wait, timeout_s)
-    if ready:
-        return
-    bundles = _safe(lambda: group.bundle_specs, "?")
-    strategy = _safe(lambda: ray.util.placement_group_table(group).get("strategy"), "?")
-    total = _safe(ray.cluster_resources, {})
-    available = _safe(ray.available_resources, {})
-    raise PlacementGroupTimeoutError(
-        f"placement group {getattr(group, 'id', group)} was not ready after {timeout_s:g} s: "
-        f"it asks for bundles {bundles} with strategy {strategy}, but the cluster has "
-        f"{_fmt_resources(total)} in total and {_fmt_resources(available)} available. "
-        "Ask for fewer resources per bundle, fewer bundles or a looser strategy, or add nodes."
-    )
+    """Wait for ``group`` (bounded); one that can never be placed on a cluster that cannot
+    grow fails at once (:func:`reference_runner.placement_wait.wait_placed`)."""
+    await wait_placed(ray, group, timeout_s)
 
 
 def _nodes_of(ray: Any, group: Any) -> list[str]:
@@ -289,19 +337,3 @@ def _download_on_this_node(model_id: str, choice: str, cache_dir: str | None) ->
 
     node_id = ray.get_runtime_context().get_node_id()
     return download_model(model_id, choice, node_id=node_id, cache_dir=cache_dir)
-
-
-def _safe(fn: Any, default: Any) -> Any:
-    try:
-        return fn()
-    except Exception:
-        return default
-
-
-def _fmt_resources(resources: Mapping[str, float]) -> str:
-    shown = {
-        k: v
-        for k, v in sorted(resources.items())
-        if not k.startswith(("node:", "object_store_memory", "memory"))
-    }
-    return "{" + ", ".join(f"{k}: {v:g}" for k, v in shown.items()) + "}" if shown else "{}"

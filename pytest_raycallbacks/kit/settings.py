@@ -9,9 +9,12 @@ modules, only when given.
 
 from __future__ import annotations
 
+import importlib.util
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +28,9 @@ class KitSettings:
     """What the user asked the kit for.
 
     ``clusters`` is the expansion of ``--raycallbacks-cluster`` (``both`` -> fake, live);
-    ``chain`` is ``--raycallbacks-chain`` (only with two specs or more).
+    ``chain`` is ``--raycallbacks-chain`` (only with two specs or more);
+    ``callback_kwargs`` maps a spec to its ``--raycallbacks-callback-kwargs`` object;
+    ``s3_buckets`` are the ``--raycallbacks-s3`` buckets and their folders (absolute).
     """
 
     specs: tuple[str, ...]
@@ -37,6 +42,8 @@ class KitSettings:
     report_path: str | None
     waivers: tuple[Waiver, ...]
     chain: bool = False
+    callback_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    s3_buckets: tuple[tuple[str, str], ...] = ()
 
     @property
     def active(self) -> bool:
@@ -56,6 +63,9 @@ def read_settings(config: pytest.Config) -> KitSettings:
     if waivers:
         validate_ids(waivers)
     address = get_option(config, "ray-address") or None
+    s3_buckets = _s3_buckets(
+        config, get_option(config, "s3") or [], address, get_option(config, "s3-endpoint-reachable")
+    )
     return KitSettings(
         specs=specs,
         clusters=("fake", "live") if cluster == "both" else (cluster,),
@@ -66,6 +76,10 @@ def read_settings(config: pytest.Config) -> KitSettings:
         report_path=report_path,
         waivers=waivers,
         chain=_chain(get_option(config, "chain"), specs),
+        callback_kwargs=_callback_kwargs(
+            config, get_option(config, "callback-kwargs") or [], specs
+        ),
+        s3_buckets=s3_buckets,
     )
 
 
@@ -158,3 +172,98 @@ def _chain(value: object, specs: tuple[str, ...]) -> bool:
             f"chain: give two or more --raycallbacks-conformance specs (got one: {specs[0]})"
         )
     return chain
+
+
+def _callback_kwargs(
+    config: pytest.Config, values: list[str], specs: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """``--raycallbacks-callback-kwargs SPEC=JSON|@FILE``, read and checked: valid JSON (or
+    a readable file), an object, for one of the specs, without Ray's own keywords. Whether
+    the spec names a ``CallbackBase`` subclass is checked by the kit once the specs import
+    (:func:`check_callback_kwargs_styles`)."""
+    from pytest_raycallbacks.callback_kwargs import CallbackKwargsError, parse_all
+
+    try:
+        kwargs = parse_all(values, base_dir=config.invocation_params.dir)
+    except CallbackKwargsError as exc:
+        raise pytest.UsageError(f"{exc} (or ini raycallbacks_callback_kwargs)") from None
+    for spec, value in kwargs.items():
+        if spec not in specs:
+            raise pytest.UsageError(
+                f"--raycallbacks-callback-kwargs: {spec} is not among the callbacks to certify "
+                f"({', '.join(specs) or 'none'}); give the spec exactly as in "
+                "--raycallbacks-conformance"
+            )
+        taken = sorted(set(value) & set(_RAY_CONSTRUCTOR_KEYWORDS))
+        if taken:
+            raise pytest.UsageError(
+                f"--raycallbacks-callback-kwargs for {spec}: {taken} are passed by Ray itself "
+                f"({', '.join(_RAY_CONSTRUCTOR_KEYWORDS)}); remove them from callback_kwargs"
+            )
+    return kwargs
+
+
+#: Ray's own constructor keywords (``reference_runner.ray_callback_base``, not imported here
+#: to keep option validation light).
+_RAY_CONSTRUCTOR_KEYWORDS = ("raise_error_on_callback", "llm_config", "ctx_kwargs")
+
+
+def check_callback_kwargs_styles(settings: KitSettings, styles: Mapping[str, str]) -> None:
+    """Refuse (exit 4) ``--raycallbacks-callback-kwargs`` for a spec whose style (as the
+    kit's plan found it) is not ``callbackbase``: only Ray's ``CallbackBase`` subclasses
+    are built with keyword arguments."""
+    for spec in settings.callback_kwargs:
+        if styles.get(spec) != "callbackbase":
+            raise pytest.UsageError(
+                f"--raycallbacks-callback-kwargs for {spec}: it does not name a subclass of "
+                "Ray's CallbackBase (ray.llm._internal.common.callbacks.base), so nothing "
+                "takes callback_kwargs; a (phase, config, data) callback is called with no "
+                "options. Remove the option, or fix the spec"
+            )
+
+
+def _s3_buckets(
+    config: pytest.Config, values: list[str], ray_address: object, reachable: object
+) -> tuple[tuple[str, str], ...]:
+    """``--raycallbacks-s3 BUCKET=DIR``, checked: valid bucket names, existing folders,
+    each bucket once, moto installed, and no ``--raycallbacks-ray-address`` cluster unless
+    ``--raycallbacks-s3-endpoint-reachable`` says its nodes reach this machine."""
+    values = [v for v in values if str(v).strip()]
+    if not values:
+        return ()
+    from pytest_raycallbacks.object_store import ObjectStoreError, parse_bucket_spec
+    from pytest_raycallbacks.object_store.buckets import resolve_buckets
+
+    buckets: dict[str, str] = {}
+    try:
+        for value in values:
+            name, folder = parse_bucket_spec(str(value))
+            if name in buckets:
+                raise ObjectStoreError(f"bucket {name!r} is given twice; give each bucket once")
+            buckets[name] = str(_resolve_path(config, str(folder)))
+        resolve_buckets(buckets)  # folders exist, keys are valid
+    except ObjectStoreError as exc:
+        raise pytest.UsageError(f"--raycallbacks-s3 (or ini raycallbacks_s3): {exc}") from None
+    if importlib.util.find_spec("moto") is None:
+        raise pytest.UsageError(
+            "--raycallbacks-s3 needs moto's server and boto3: pip install 'pytest-raycallbacks[s3]'"
+        )
+    is_reachable = (
+        reachable
+        if isinstance(reachable, bool)
+        else str(reachable).lower()
+        in (
+            "1",
+            "true",
+            "yes",
+        )
+    )
+    if ray_address and not is_reachable:
+        raise pytest.UsageError(
+            f"--raycallbacks-s3 with --raycallbacks-ray-address {ray_address}: the local S3 "
+            "server listens on 127.0.0.1 of this machine, which that cluster's nodes may not "
+            "reach, and the kit never changes a cluster it did not start. If the nodes run "
+            "on this machine, add --raycallbacks-s3-endpoint-reachable; otherwise certify "
+            "against the kit's own live cluster (drop --raycallbacks-ray-address)"
+        )
+    return tuple(buckets.items())

@@ -24,6 +24,10 @@ Contract:
   carries the cluster's token; :meth:`close` ends those processes only (the keeper stops
   its nodes, then any straggler carrying the token is ended: :mod:`.teardown`) and never
   runs ``ray stop``.
+* Warm (``warm=`` a :class:`~.warm_state.WarmState`): connect to the warm cluster
+  ``raycallbacks cluster up`` keeps between runs, as in address mode (:attr:`warm` says so),
+  with a folder of this run's own there; what earlier runs left is removed on start, what
+  this run created on :meth:`close` (:mod:`.warm_runs`). Its nodes cannot be added or removed.
 * ``RAY_ADDRESS`` is removed from the environment while the cluster runs (with a
   :class:`~.errors.RayAddressIgnoredWarning` when it was set and is not the address we were
   asked to use) and restored by :meth:`close` (:mod:`.driver`).
@@ -38,9 +42,12 @@ import contextlib
 import os
 import time
 import uuid
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pytest_raycallbacks import interrupts
 
 from . import driver, execution, inventory, local_start, teardown
 from .config import LiveClusterConfig, Mode, NodeSpec, config_from_env
@@ -53,6 +60,10 @@ from .processes import OwnedProcess, processes_with_token
 from .remote import GpuView, RemoteInitResult
 from .supervisor import KeeperProcess
 from .wording import short_id
+
+if TYPE_CHECKING:
+    from .warm_runs import RunSpace
+    from .warm_state import WarmState
 
 __all__ = ["MAX_TEMP_DIR_LEN", "LiveCluster", "active_cluster"]
 
@@ -68,7 +79,13 @@ def active_cluster() -> LiveCluster | None:
 class LiveCluster:
     """A live Ray cluster with GPU nodes; see the module docstring for the contract."""
 
-    def __init__(self, config: LiveClusterConfig | None = None, **overrides: Any) -> None:
+    def __init__(
+        self,
+        config: LiveClusterConfig | None = None,
+        *,
+        warm: WarmState | None = None,
+        **overrides: Any,
+    ) -> None:
         base = config if config is not None else config_from_env()
         self.config = base.with_overrides(**overrides) if overrides else base
         self.mode: Mode | None = None
@@ -92,6 +109,8 @@ class LiveCluster:
         self._initial_node_ids: tuple[str, ...] = ()
         self._job_ids: list[str] = []
         self._saved_ray_address: str | None = None
+        self.warm = warm
+        self._run_space: RunSpace | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -108,7 +127,8 @@ class LiveCluster:
             return self
         begin = time.monotonic()
         wanted = self.config.wanted_mode
-        detection = self._detect_gpus() if wanted in ("physical", "auto") else None
+        local = self.warm is None and wanted in ("physical", "auto")
+        detection = self._detect_gpus() if local else None
         self._ray = driver.import_ray()
         self._refuse_busy_driver()
         self.namespace = self.namespace or driver.default_namespace(self.xdist)
@@ -117,7 +137,9 @@ class LiveCluster:
         )
         self._starting = True
         try:
-            if wanted == "address":
+            if self.warm is not None:
+                self._start_warm(self.warm)
+            elif wanted == "address":
                 self._start_address()
             elif detection is not None and (wanted == "physical" or detection.count):
                 self._start_physical(detection)
@@ -149,6 +171,8 @@ class LiveCluster:
         finally:
             self.closed = True
             self._restore_ray_address()
+            if self._run_space is not None:
+                self._run_space.close()
 
     # ------------------------------------------------------------------ starting
 
@@ -192,14 +216,15 @@ class LiveCluster:
     ) -> None:
         assert self.mode is not None
         self.token = uuid.uuid4().hex
-        self.temp_dir = local_start.make_temp_dir(self.config.tmp_root, self.xdist)
-        env = local_start.keeper_environment(
-            token=self.token, temp_dir=self.temp_dir, simulate=simulate, devices=devices
-        )
         bound = self.config.start_timeout_s
         deadline = time.monotonic() + bound
-        try:
-            self._keeper = KeeperProcess(env, os.path.join(self.temp_dir, "keeper.log"))
+        try:  # from the folder on: an interrupt at any point leaves nothing behind
+            self.temp_dir = local_start.make_temp_dir(self.config.tmp_root, self.xdist)
+            env = local_start.keeper_environment(
+                token=self.token, temp_dir=self.temp_dir, simulate=simulate, devices=devices
+            )
+            log = os.path.join(self.temp_dir, "keeper.log")
+            self._keeper = KeeperProcess(env, log, folder=self.temp_dir)
             started = local_start.start_nodes(
                 self._keeper,
                 self.config,
@@ -219,8 +244,9 @@ class LiveCluster:
                 timeout_s=max(1.0, deadline - time.monotonic()),
             )
         except BaseException as exc:
-            logs = local_start.log_tail(self._keeper, self.temp_dir)
-            self._teardown_local(orderly=False)  # a failed keeper may be busy: kill it
+            interrupted = not isinstance(exc, Exception)
+            logs = "" if interrupted else local_start.log_tail(self._keeper, self.temp_dir)
+            self._teardown_local(orderly=False)  # a failed keeper may be busy: abort it
             failure = local_start.start_failure(
                 exc, f"the {self.mode} Ray cluster ({len(nodes)} node(s))", logs
             )
@@ -245,6 +271,28 @@ class LiveCluster:
                 "--raycallbacks-ray-address at a cluster with GPU nodes"
             )
 
+    def _start_warm(self, warm: WarmState) -> None:
+        from .warm_runs import RunSpace, remove_leftovers
+
+        self.mode = "address"
+        self.address = warm.address
+        driver.check_address(warm.address, timeout_s=min(10.0, self.config.start_timeout_s))
+        space = RunSpace(warm, self.namespace)
+        try:
+            self._connect()
+        except BaseException:
+            space.close()
+            raise
+        self._run_space, self.temp_dir = space, str(space.folder)
+        try:
+            remove_leftovers(self._ray, warm, timeout_s=self.config.node_timeout_s)
+        except Exception as exc:  # a leftover of another run must not fail this one
+            warnings.warn(
+                f"could not remove what earlier runs left on the warm cluster: {exc}",
+                RuntimeWarning,
+                stacklevel=3,  # the caller of LiveCluster.start()
+            )
+
     def _connect(self) -> None:
         job_id = driver.connect(
             self._ray, address=self.address, namespace=self.namespace, config=self.config
@@ -255,16 +303,17 @@ class LiveCluster:
     # ------------------------------------------------------------------ stopping
 
     def _teardown_local(self, *, orderly: bool = True) -> None:
-        """Disconnect, stop the nodes (``orderly``: ask the keeper; else kill it), end any
-        process still carrying our token, remove our folder."""
-        teardown.disconnect(self._ray)
+        """Disconnect, stop the nodes (``orderly`` and not interrupted: ask the keeper),
+        end every process of the cluster, remove our folder (:func:`.teardown.stop_local`)."""
         keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            teardown.stop_keeper(keeper, orderly=orderly)
         self._node_ids = []
-        self.leftover_processes = teardown.end_token_processes(self.token)
-        if self.temp_dir is not None:
-            teardown.remove_folder(self.temp_dir)
+        self.leftover_processes = teardown.stop_local(
+            self._ray,
+            keeper,
+            self.token,
+            self.temp_dir,
+            orderly=orderly and not interrupts.interrupted(),
+        )
 
     def _restore_ray_address(self) -> None:
         driver.restore_ray_address(self._saved_ray_address)
@@ -274,8 +323,9 @@ class LiveCluster:
 
     @property
     def is_local(self) -> bool:
-        """True when this process started the cluster (simulate or physical)."""
-        return self.mode in ("simulate", "physical")
+        """True when the cluster runs on this machine for the kit: this process started it
+        (simulate or physical), or it is the warm cluster."""
+        return self.mode in ("simulate", "physical") or self.warm is not None
 
     @property
     def job_ids(self) -> tuple[str, ...]:
@@ -342,6 +392,7 @@ class LiveCluster:
             "gpu_detection": self.gpu_detection.explain() if self.gpu_detection else None,
             "xdist_worker": self.xdist.name if self.xdist else None,
             "startup_s": round(self.startup_s, 3),
+            "warm": self.warm.summary() if self.warm is not None else None,
             "ray_version": getattr(self._ray, "__version__", None),
             "nodes": [
                 {"node_id": n.node_id, "is_head": n.is_head, "gpus": n.gpus, "cpus": n.cpus}
@@ -423,6 +474,11 @@ class LiveCluster:
 
     def _require_simulate(self, what: str) -> None:
         self._check_open()
+        if self.warm is not None:
+            raise ModeError(
+                f"{what} cannot change the warm cluster: every run shares it. Run with "
+                "RAYCALLBACKS_WARM_CLUSTER=off for a cluster of this run's own"
+            )
         if self.mode != "simulate":
             raise ModeError(
                 f"{what} needs a simulated cluster (--raycallbacks-gpus=simulate); this one is "

@@ -7,6 +7,9 @@ Contract:
 * The mode comes from ``--raycallbacks-gpus`` (``auto``/``simulate``/``physical``) and
   ``--raycallbacks-ray-address`` (or their ini keys); the simulated topology and the remote
   runtime env from ``RAYCALLBACKS_*`` environment variables (:mod:`.config`).
+* In a certification run (``--raycallbacks-conformance``), the warm cluster
+  ``raycallbacks cluster up`` keeps between runs is used when it is up and healthy
+  (:mod:`.warm_session`; the header line says so).
 * A cluster that cannot start, or ``physical`` without GPUs, *fails* every test that asks
   for it (an error at setup with the reason), never skips it. The failure is cached: the
   start is not retried for each test.
@@ -35,9 +38,9 @@ def gpu_ray_cluster(request: pytest.FixtureRequest) -> Iterator[LiveCluster]:
     (``leak_check()``), and runs callbacks where they will run
     (``run_initialize_node``, ``check_shippable``). See ``docs/gpu_ray_cluster.md``.
     """
-    from .cluster import LiveCluster
     from .config import config_from_env
     from .errors import LiveClusterError
+    from .warm_session import start_session_cluster
 
     problem = None
     try:
@@ -48,9 +51,8 @@ def gpu_ray_cluster(request: pytest.FixtureRequest) -> Iterator[LiveCluster]:
     except ValueError as exc:
         problem = f"bad configuration: {exc}"
     if problem is None:
-        cluster = LiveCluster(config)
         try:
-            cluster.start()
+            cluster = start_session_cluster(request.config, config)
         except LiveClusterError as exc:
             notes = "\n".join(getattr(exc, "__notes__", []))
             problem = str(exc) + (f"\n{notes}" if notes else "")

@@ -6,9 +6,11 @@ Contract: pending groups are placed by the pump in creation order (:mod:`..place
 decides the nodes; each bundle's GPU devices are taken from its node in bundle order, as
 Ray does). A group that cannot be placed now says why in its ``scheduling_state``
 (``NO_RESOURCES`` when the cluster could hold it once resources free up, ``INFEASIBLE``
-when no set of alive nodes ever could). Removing a group gives its resources back, fails
-its ``ready()`` objects with ``TaskPlacementGroupRemoved``, kills the tasks running in it
-(Ray retries them, and they then wait forever) and its actors.
+when no set of alive nodes ever could:
+:func:`reference_runner.placement_feasibility.placeable_on_totals`, the rule
+``initialize_node`` applies on live clusters too). Removing a group gives its resources
+back, fails its ``ready()`` objects with ``TaskPlacementGroupRemoved``, kills the tasks
+running in it (Ray retries them, and they then wait forever) and its actors.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pytest_raycallbacks.fake_ray.resources import (
     subtract,
     to_units,
 )
+from reference_runner.placement_feasibility import placeable_on_totals
 
 from .core import EngineCore
 
@@ -104,8 +107,9 @@ class EngineGroups(EngineCore):
         group.scheduling_attempts += 1
         placed = plan(todo, group.strategy, nodes, soft_target_node_id=group.soft_target_node_id)
         if placed is None:
-            feasible = plan(group.bundles, group.strategy, self._alive, use_totals=True)
-            group.scheduling_state = "NO_RESOURCES" if feasible is not None else "INFEASIBLE"
+            # The rule initialize_node applies on live clusters too (one rule, shared).
+            feasible = placeable_on_totals(group.bundles, group.strategy, self._alive)
+            group.scheduling_state = "NO_RESOURCES" if feasible else "INFEASIBLE"
             return False
         allocs = _gpu_allocations(todo, placed)
         for i, bundle in enumerate(todo):
