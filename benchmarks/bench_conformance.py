@@ -1,135 +1,245 @@
-"""Benchmark of the conformance kit, as a user runs it (a fresh ``pytest`` process each time).
+"""Benchmark of the conformance kit, as a user runs it: whole ``pytest`` processes.
 
-Run from the repository root::
+Run from the repository root (a few minutes; ``--no-live`` about one)::
 
-    python benchmarks/bench_conformance.py            # fake, then fake + live (simulated GPUs)
-    python benchmarks/bench_conformance.py --no-live  # fake only
+    python benchmarks/bench_conformance.py             # every goal, the warm cluster's too
+    python benchmarks/bench_conformance.py --no-live   # without the warm-cluster goal
+    python benchmarks/bench_conformance.py --rounds 9  # more rounds, steadier medians
 
-Measurements (medians of ``--repeat`` runs, wall time of the whole ``pytest`` process):
+Everything runs in one temporary project folder holding a plain callback module
+(``bench_callbacks.py``, two simple callbacks) and one trivial test, with bytecode caches
+written and reused as on a user's machine. The commands are measured side by side: each
+round runs every command once, in the same order (A B C A B C ...), so drift in the
+machine's load reaches all of them alike, and each figure is the median over the rounds.
+The goals (issue 13, "Kit speed"), each printed with its figure and ``OK`` or ``MISSED``:
 
-1. **Unused overhead**: ``pytest -q test_one.py`` (one trivial test) with the plugin
-   installed versus ``-p no:raycallbacks``; the difference is what every pytest run of every
-   user pays for having the kit installed (target: under 30 ms). Runs alternate, so drift in
-   the machine's load hits both sides alike, and the fastest run of each side is compared
-   (the least disturbed one; medians of ~1.5 s runs on a busy machine wander by more than
-   the difference being measured). The plugin's own import time is printed as well.
-2. **Certify on the fake cluster**: one callback (``examples.logging_callback``), then four
-   callbacks in one run; the marginal cost of each further callback is
-   ``(four - one) / 3`` (targets: under 3 s for one, under 3 s per further callback).
-3. **Certify on fake + live** (simulated GPUs, unless ``--no-live``): one callback, then two;
-   the live cluster's start-up is part of the first number (target: under 25 s).
+1. **Fake certification of one callback**: ``pytest --raycallbacks-conformance
+   bench_callbacks.first --raycallbacks-cluster fake`` takes at most 1.5x a trivial pytest
+   run (``pytest test_one.py``, one empty test) in the same environment.
+2. **Each further callback** in the same run costs at most 0.3 s: the median over rounds of
+   (two callbacks - one callback).
+3. **Fake + live on the warm cluster** (``raycallbacks cluster up``, simulated GPUs) takes
+   at most 3x the fake-only run. The benchmark starts a warm cluster of its own (its state
+   in a temporary ``RAYCALLBACKS_STATE_DIR``, so no other run on the machine sees it) and
+   stops it at the end; :func:`warm_cluster` is the hook (``--no-live`` skips it).
+4. **Unused overhead**: a pytest run that does not use the kit pays at most 30 ms for the
+   installed plugin: ``pytest test_one.py`` with the plugin versus ``-p no:raycallbacks``,
+   alternating, fastest run of each (the least disturbed one: medians of half-second runs
+   on a busy machine wander by more than the difference measured).
 
-Each run happens in a temporary copy of ``examples/`` (a user's project folder).
+Every certification run must exit 0 (certified); a failing one stops the benchmark with
+its output, since timing a broken run measures nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import shutil
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SPECS = (
-    "examples.logging_callback.log_initialization",
-    "examples.stateful_callback:CustomInitializationCallback",
-    "examples.full_initialization.custom_full_initialization",
-    "examples.lambda_callback.quick_flag",
-)
+CALLBACKS = '''"""Two simple callbacks, as a user writes them."""
 
 
-def timed(cwd: Path, args: Sequence[str]) -> float:
-    # As on a user's machine: bytecode (and pytest's rewritten-assert caches) are written and
-    # reused; with PYTHONDONTWRITEBYTECODE every plugin's modules are re-parsed every run.
+def first(phase, config, data):
+    """Pin an engine argument before the engine starts."""
+    if phase == "pre_engine_init":
+        return {"extra_init_kwargs": {**data.get("extra_init_kwargs", {}), "seed": 7}}
+    return None
+
+
+def second(phase, config, data):
+    """Note when initialization finished."""
+    if phase == "post_initialization":
+        return {"bench.initialized": True}
+    return None
+'''
+
+#: The goals; a figure at or under its limit is OK.
+FAKE_RATIO_GOAL = 1.5
+FURTHER_CALLBACK_GOAL_S = 0.3
+WARM_LIVE_RATIO_GOAL = 3.0
+UNUSED_OVERHEAD_GOAL_MS = 30.0
+
+
+@dataclass(frozen=True)
+class Command:
+    """One measured pytest command line (``must_pass``: a certification, exit 0 expected)."""
+
+    label: str
+    args: tuple[str, ...]
+    must_pass: bool = True
+
+
+def user_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a user's shell: bytecode written and reused (with
+    ``PYTHONDONTWRITEBYTECODE`` pytest re-parses every plugin's modules on every run), no
+    pytest variables of an enclosing run."""
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith("PYTEST_") and k != "PYTHONDONTWRITEBYTECODE"
     }
+    env.update(extra or {})
+    return env
+
+
+def run_once(project: Path, command: Command, env: Mapping[str, str]) -> float:
+    """Wall time of one ``pytest`` process; a certification that does not pass stops the
+    benchmark."""
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
-        cwd=cwd,
-        env=env,
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *command.args],
+        cwd=project,
+        env=dict(env),
         capture_output=True,
+        text=True,
         check=False,
         timeout=900,
     )
-    return time.perf_counter() - start
-
-
-def plugin_import_ms() -> float:
-    """Import time of ``pytest_raycallbacks.plugin`` (pytest already imported), median of 5."""
-    code = (
-        "import time, pytest; t = time.perf_counter(); import pytest_raycallbacks.plugin; "
-        "print(time.perf_counter() - t)"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    runs = [
-        float(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, env=env
-            ).stdout
+    elapsed = time.perf_counter() - start
+    if command.must_pass and done.returncode != 0:
+        sys.exit(
+            f"{command.label}: pytest exited {done.returncode}, expected 0 (certified):\n"
+            + (done.stdout + done.stderr)[-4000:]
         )
-        for _ in range(5)
-    ]
-    return statistics.median(runs) * 1000
+    return elapsed
 
 
-def certify_args(specs: Sequence[str], cluster: str) -> list[str]:
-    args = []
+def interleaved(
+    project: Path, commands: Sequence[Command], rounds: int, env: Mapping[str, str]
+) -> dict[str, list[float]]:
+    """Each command once per round, in order, for ``rounds`` rounds (after one warm-up
+    round that writes the bytecode caches)."""
+    for command in commands:
+        run_once(project, command, env)
+    times: dict[str, list[float]] = {c.label: [] for c in commands}
+    for _ in range(rounds):
+        for command in commands:
+            times[command.label].append(run_once(project, command, env))
+    return times
+
+
+def certify(*specs: str, cluster: str = "fake") -> tuple[str, ...]:
+    args: list[str] = []
     for spec in specs:
-        args += ["--raycallbacks-conformance", spec]
-    return [*args, "--raycallbacks-cluster", cluster, "--raycallbacks-gpus", "simulate"]
+        args += ["--raycallbacks-conformance", f"bench_callbacks.{spec}"]
+    return (*args, "--raycallbacks-cluster", cluster, "--raycallbacks-gpus", "simulate")
 
 
-def median(cwd: Path, args: Sequence[str], repeat: int) -> float:
-    return statistics.median(timed(cwd, args) for _ in range(repeat))
+@contextlib.contextmanager
+def warm_cluster(state_dir: Path, env: Mapping[str, str]) -> Iterator[str | None]:
+    """The hook for goal 3: a warm cluster of the benchmark's own (``raycallbacks cluster
+    up`` with its state under ``state_dir``), stopped on exit. Yields ``None`` when it is
+    up, else why it could not start (the goal is then reported as not measured)."""
+    cli = [sys.executable, "-m", "pytest_raycallbacks.cli", "cluster"]
+    env = {**env, "RAYCALLBACKS_STATE_DIR": str(state_dir)}
+    try:
+        import pytest_raycallbacks.live.warm  # noqa: F401 - is the warm cluster there?
+    except ImportError as exc:
+        yield f"this checkout has no warm cluster ({exc})"
+        return
+    up = subprocess.run(
+        [*cli, "up"], env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+    try:
+        if up.returncode != 0:
+            yield f"`raycallbacks cluster up` exited {up.returncode}: {up.stderr.strip()[-500:]}"
+        else:
+            yield None
+    finally:
+        subprocess.run(
+            [*cli, "down"], env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+
+
+def verdict(figure: float, limit: float) -> str:
+    return "OK" if figure <= limit else "MISSED"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--overhead-repeat", type=int, default=15)
-    parser.add_argument("--no-live", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the kit's commands")
+    parser.add_argument(
+        "--overhead-rounds", type=int, default=12, help="rounds of the unused-overhead pair"
+    )
+    parser.add_argument("--no-live", action="store_true", help="skip the warm-cluster goal")
     args = parser.parse_args()
+
+    trivial = Command("trivial pytest run (one empty test)", ("test_one.py",), must_pass=False)
+    one = Command("certify 1 callback, fake", certify("first"))
+    two = Command("certify 2 callbacks, fake", certify("first", "second"))
+    live = Command("certify 1 callback, fake + live (warm)", certify("first", cluster="both"))
+    no_plugin = Command("trivial, -p no:raycallbacks", ("test_one.py", "-p", "no:raycallbacks"))
+
     with tempfile.TemporaryDirectory(prefix="bench-conformance-") as tmp:
-        project = Path(tmp)
-        shutil.copytree(ROOT / "examples", project / "examples")
+        project = Path(tmp) / "project"
+        project.mkdir()
+        (project / "bench_callbacks.py").write_text(CALLBACKS)
         (project / "test_one.py").write_text("def test_one():\n    pass\n")
         (project / "pytest.ini").write_text(
             "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
         )
+        env = user_env()
+        print(
+            f"kit benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+            f"load average {os.getloadavg()[0]:.1f}; {args.rounds} interleaved rounds, "
+            "medians of whole pytest processes (wall time)"
+        )
 
-        timed(project, ["test_one.py"])  # warm the bytecode caches
-        with_plugin, without = [], []
-        for _ in range(args.overhead_repeat):
-            with_plugin.append(timed(project, ["test_one.py"]))
-            without.append(timed(project, ["test_one.py", "-p", "no:raycallbacks"]))
-        on, off = min(with_plugin), min(without)
-        print(f"plain pytest, plugin installed:     {on * 1000:7.0f} ms (fastest run)")
-        print(f"plain pytest, -p no:raycallbacks:   {off * 1000:7.0f} ms (fastest run)")
-        print(f"  unused overhead:                  {(on - off) * 1000:7.0f} ms (target < 30)")
-        print(f"  of which importing the plugin:    {plugin_import_ms():7.1f} ms")
+        warm_reason: str | None = "skipped (--no-live)"
+        with contextlib.ExitStack() as stack:
+            commands = [trivial, one, two]
+            if not args.no_live:
+                warm_reason = stack.enter_context(warm_cluster(Path(tmp) / "state", env))
+                if warm_reason is None:
+                    env = {**env, "RAYCALLBACKS_STATE_DIR": str(Path(tmp) / "state")}
+                    commands.append(live)
+            times = interleaved(project, commands, args.rounds, env)
 
-        one = median(project, certify_args(SPECS[:1], "fake"), args.repeat)
-        four = median(project, certify_args(SPECS, "fake"), args.repeat)
-        print(f"certify 1 callback, fake:           {one:7.2f} s (target < 3)")
-        print(f"certify 4 callbacks, fake:          {four:7.2f} s")
-        print(f"  per further callback:             {(four - one) / 3:7.2f} s (target < 3)")
+        overhead = interleaved(project, [trivial, no_plugin], args.overhead_rounds, env)
 
-        if not args.no_live:
-            one_live = median(project, certify_args(SPECS[:1], "both"), args.repeat)
-            two_live = median(project, certify_args(SPECS[:2], "both"), args.repeat)
-            print(f"certify 1 callback, fake + live:    {one_live:7.2f} s (target < 25)")
-            print(f"certify 2 callbacks, fake + live:   {two_live:7.2f} s")
-            print(f"  per further callback:             {two_live - one_live:7.2f} s (target < 3)")
+    med = {label: statistics.median(runs) for label, runs in times.items()}
+    for command in commands:
+        print(f"  {command.label:44s} {med[command.label]:6.2f} s")
+    on, off = min(overhead[trivial.label]), min(overhead[no_plugin.label])
+    print(f"  {'trivial pytest run, fastest, plugin installed':44s} {on * 1000:6.0f} ms")
+    print(f"  {'trivial pytest run, fastest, -p no:raycallbacks':44s} {off * 1000:6.0f} ms")
+
+    ratio = med[one.label] / med[trivial.label]
+    further = statistics.median(
+        b - a for a, b in zip(times[one.label], times[two.label], strict=True)
+    )
+    unused_ms = (on - off) * 1000
+    print("goals:")
+    print(
+        f"  [{verdict(ratio, FAKE_RATIO_GOAL)}] fake certification of one callback: "
+        f"{ratio:.2f}x a trivial pytest run (goal <= {FAKE_RATIO_GOAL}x)"
+    )
+    print(
+        f"  [{verdict(further, FURTHER_CALLBACK_GOAL_S)}] each further callback in the same "
+        f"run: {further:.2f} s (goal <= {FURTHER_CALLBACK_GOAL_S} s)"
+    )
+    if warm_reason is None:
+        live_ratio = med[live.label] / med[one.label]
+        print(
+            f"  [{verdict(live_ratio, WARM_LIVE_RATIO_GOAL)}] fake + live on the warm cluster: "
+            f"{live_ratio:.2f}x the fake-only run (goal <= {WARM_LIVE_RATIO_GOAL}x)"
+        )
+    else:
+        print(f"  [NOT MEASURED] fake + live on the warm cluster: {warm_reason}")
+    print(
+        f"  [{verdict(unused_ms, UNUSED_OVERHEAD_GOAL_MS)}] unused overhead of the installed "
+        f"plugin: {unused_ms:.0f} ms (goal <= {UNUSED_OVERHEAD_GOAL_MS:.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

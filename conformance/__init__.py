@@ -31,7 +31,7 @@ from .cluster_api import (
     WorkerRun,
 )
 from .context import CheckContext, Settings
-from .failure import DOES_NOT_LOAD, CheckFailed, CheckSkipped
+from .failure import DOES_NOT_LOAD, Advice, CheckFailed, CheckSkipped
 from .registry import CALLBACK, CALLBACKBASE, CATEGORIES, CLUSTERS, RUNS_ON, STYLES, Check
 from .subject import Subject, style_of
 
@@ -52,6 +52,7 @@ __all__ = [
     "PLACEMENT_INFEASIBLE",
     "RUNS_ON",
     "STYLES",
+    "Advice",
     "Bench",
     "Check",
     "CheckContext",

@@ -4,21 +4,25 @@
 instance, and each fault the cluster can inject with and without the callback, each through
 :func:`~conformance.harness.run_scenario`, and caches them, so twenty checks cost a handful
 of ``initialize_node`` runs.
+
+A run that overran a deadline halts the callback (:class:`~conformance.bounds.Halt`), and
+no scenario with the callback starts after that, nor one the run's bound has no room for
+(:class:`~conformance.bounds.CheckNotRun`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from reference_runner import CallbackTimeoutError
 
-from .cluster_api import FAULTS, Cluster, ClusterScope
+from .bounds import PHASE_CALLS, CheckNotRun, deadline_passed, scenario_bound_s
+from .cluster_api import FAULTS, Cluster
 from .context import Settings
-from .harness import Run, run_scenario
+from .harness import InitializeTimeoutError, Run, run_scenario
 from .registry import CALLBACKBASE
 from .subject import Subject
 
@@ -27,6 +31,8 @@ from .subject import Subject
 PLACEMENT_WAIT_S: Final = 5.0
 #: How long the wait is when the fault makes every group infeasible.
 FAULT_PLACEMENT_WAIT_S: Final = 0.5
+#: A run that ended with one of these overran a deadline: the callback is halted.
+DEADLINE_ERRORS: Final = (CallbackTimeoutError, InitializeTimeoutError)
 
 
 @dataclass
@@ -36,6 +42,9 @@ class Bench:
     subject: Subject
     cluster: Cluster
     settings: Settings
+    #: The runs without the callback (:meth:`baseline`), by fault: they do not depend on
+    #: the callback, so the benches of one cluster and settings may share one mapping.
+    baselines: dict[str, Run] = field(default_factory=dict)
     _runs: dict[str, Run] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _instance: Any = None
@@ -48,10 +57,10 @@ class Bench:
         *,
         fault: str | None = None,
         extra_phases: Mapping[str, Sequence[str]] | None = None,
-        scope: ClusterScope | None = None,
     ) -> Run:
         placement = FAULT_PLACEMENT_WAIT_S if fault else PLACEMENT_WAIT_S
-        return run_scenario(
+        self._admit(callback, placement, extra_phases)
+        run = run_scenario(
             self.cluster,
             callback,
             self.settings.base_config(),
@@ -60,8 +69,35 @@ class Bench:
             placement_timeout_s=min(placement, self.settings.timeout_s),
             fault=fault,
             extra_phases=extra_phases,
-            scope=scope,
         )
+        for call in run.calls:
+            self.subject.note_loaded(call.modules)
+        if callback is not None and isinstance(run.error, DEADLINE_ERRORS):
+            message = f"{run.scenario}: {run.error}"
+            self.subject.halt(deadline_passed(self.subject.spec, message, constructor=False))
+        return run
+
+    def _admit(
+        self,
+        callback: Callable[..., Any] | None,
+        placement_s: float,
+        extra_phases: Mapping[str, Sequence[str]] | None,
+    ) -> None:
+        """Raise :class:`~conformance.bounds.CheckNotRun` when the scenario must not start:
+        the callback is halted, or the run's bound has no room for it."""
+        halt = self.subject.halted
+        if callback is not None and halt is not None:
+            raise CheckNotRun(halt.summary)
+        budget = self.settings.budget
+        if budget is not None:
+            timeout = self.settings.timeout_s
+            placement = min(placement_s, timeout)
+            extra = sum(len(names) for names in (extra_phases or {}).values())
+            budget.require(
+                scenario_bound_s(
+                    timeout, placement, max(timeout, placement), calls=2 * PHASE_CALLS + extra
+                )
+            )
 
     def _cached(self, key: str, make: Callable[[], Run]) -> Run:
         with self._lock:
@@ -105,26 +141,18 @@ class Bench:
 
     def baseline(self, fault: str) -> Run:
         """``initialize_node`` without the callback, with ``fault`` injected: the failure
-        the cluster itself produces."""
-        return self._cached(
-            f"baseline:{fault}",
-            lambda: self._run(f"{fault} without the callback", None, fault=fault),
-        )
+        the cluster itself produces (shared through :attr:`baselines`)."""
+        with self._lock:
+            run = self.baselines.get(fault)
+        if run is None:
+            run = self._run(f"{fault} without the callback", None, fault=fault)
+        with self._lock:
+            return self.baselines.setdefault(fault, run)
 
-    def with_extra_phases(
-        self, extra: Mapping[str, Sequence[str]], *, scope: ClusterScope | None = None
-    ) -> Run:
+    def with_extra_phases(self, extra: Mapping[str, Sequence[str]]) -> Run:
         """``initialize_node`` on a fresh instance, also called with ``extra`` phase names
-        right before the real phases they are keyed on (not cached); in ``scope`` when given
-        (see :meth:`shared_scope`)."""
-        return self._run(
-            "with unknown phases", self.subject.fresh(), extra_phases=extra, scope=scope
-        )
-
-    def shared_scope(self) -> AbstractContextManager[ClusterScope]:
-        """One cluster scope for many short runs (entering the fake cluster costs more than a
-        run); their leaks are not told apart."""
-        return self.cluster.scope(None)
+        right before the real phases they are keyed on (not cached)."""
+        return self._run("with unknown phases", self.subject.fresh(), extra_phases=extra)
 
     def faults(self) -> tuple[str, ...]:
         """The faults this cluster can inject, in catalogue order."""
@@ -133,7 +161,7 @@ class Bench:
     def lifecycles(self) -> list[Run]:
         """Both lifecycles; only the first when it hung (a second would hang as long)."""
         first = self.lifecycle()
-        if isinstance(first.error, CallbackTimeoutError):
+        if isinstance(first.error, DEADLINE_ERRORS):
             return [first]
         return [first, self.second_lifecycle()]
 

@@ -24,7 +24,12 @@ FAULTS: Final = (DOWNLOAD_FAILS, PLACEMENT_INFEASIBLE)
 
 
 class ClusterScope(Protocol):
-    """A cluster while one scenario runs: Ray's API reaches this cluster inside the scope."""
+    """A cluster while one scenario runs: Ray's API reaches this cluster inside the scope.
+
+    A scope may also have ``reconnect()``, connecting the driver to the cluster again after
+    a callback disconnected it (the live cluster's way); without it the kit calls
+    ``ray.init(address=...)`` (see :func:`conformance.process_state.restore`).
+    """
 
     def leaks(self) -> list[str]:
         """Placement groups and actors created inside this scope that are still alive,
@@ -66,6 +71,10 @@ class WorkerRun:
 
     ``error`` is the exception it raised (rebuilt in the driver), else ``None``; the other
     fields describe its output. ``trace`` holds ``reference_runner.TraceEntry`` records.
+    ``missing_model`` is ``{node id: what it lacks}`` for the nodes of the final placement
+    group, read by a task on each of those nodes (``{}``: each holds the model files;
+    ``None``: not read, or ``skip_default_init`` was set); ``model_check_error`` says why
+    the nodes could not be read.
     """
 
     error: BaseException | None
@@ -75,6 +84,8 @@ class WorkerRun:
     bundles: tuple[Mapping[str, float], ...] = ()
     strategy: str | None = None
     leaks: tuple[str, ...] = ()
+    missing_model: Mapping[str, str] | None = None
+    model_check_error: str | None = None
 
 
 class WorkerCluster(Cluster, Protocol):

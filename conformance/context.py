@@ -6,7 +6,7 @@ run's options (timeouts, the config to certify against, the fresh interpreter's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from reference_runner import TINY_MODEL_PATH, LLMConfig
@@ -16,6 +16,7 @@ from .subject import Subject
 
 if TYPE_CHECKING:
     from .bench import Bench
+    from .bounds import RunBudget
     from .cluster_api import Cluster
 
 #: Upper bound on the import time of a callback's module in a fresh interpreter.
@@ -32,7 +33,11 @@ class Settings:
     cache_dir: str | None = None
     import_paths: tuple[str, ...] = ()
     cwd: str = "."
-    hypothesis_examples: int = 10
+    #: The run's bound (docs/design.md §Bounds on user code); ``None``: unbounded.
+    budget: RunBudget | None = field(default=None, compare=False)
+    #: How many generated unknown phase names ``phases.unknown-names`` tries (besides the
+    #: hand-picked future names), all in one run.
+    unknown_phase_names: int = 24
 
     @property
     def import_limit_s(self) -> float:

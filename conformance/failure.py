@@ -74,6 +74,11 @@ def _block(label: str, text: str) -> str:
     return "\n".join([head, *(pad + line for line in lines[1:])])
 
 
+class Advice(str):
+    """What a check returns when the callback passes but something is worth changing: the
+    kit records it as the check's note and as ``advice``, and the summary shows it."""
+
+
 #: The reason of every check skipped because the callback does not load; ``{rule}`` is the
 #: loading check that says why.
 DOES_NOT_LOAD: Final = "the callback does not load (see {rule})"

@@ -6,6 +6,13 @@ and how long it took. The wrapper passes the runner's very ``data`` dict and ``c
 keeps the callback synchronous or asynchronous as it was, and re-raises what the callback
 raises. It can also call the callback with extra (unknown) phase names right before a real
 phase, which is how the kit exercises future phases inside a real run.
+
+Around every call it also takes a :func:`~conformance.process_state.snapshot` of the process
+state (the Ray connection, ``os.environ``, the working directory, ``sys.path``), records what
+the call changed (:attr:`Call.process`) and the modules it imported (:attr:`Call.modules`),
+and puts the state back right after the call, so the rest of the run, and every later check,
+start from the state the kit set up (``reconnect`` is the cluster's way to connect the
+driver again, see :func:`~conformance.process_state.restore`).
 """
 
 from __future__ import annotations
@@ -13,12 +20,15 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from reference_runner import PHASES, LLMConfig
+
+from .process_state import ProcessChange, ProcessState, changes, restore, snapshot
 
 _INNER_TYPES: Final = (dict, list, set)
 
@@ -30,7 +40,9 @@ class Call:
     ``before`` is a shallow copy of ``data`` as the callback received it, ``inner`` holds
     copies of its ``dict``/``list``/``set`` values (to see changes made inside them),
     ``after`` is ``data`` right after the call (before the runner merges the return value).
-    ``finished`` is false for a call that never returned (it timed out).
+    ``finished`` is false for a call that never returned (it timed out). ``process`` is what
+    the call changed in the process state (put back right after it), ``modules`` the modules
+    it imported (name -> file, ``None`` for a module without one).
     """
 
     phase: str
@@ -44,6 +56,10 @@ class Call:
     after: dict[str, Any] | None = None
     config_changes: tuple[str, ...] = ()
     duration_s: float | None = None
+    process: tuple[ProcessChange, ...] = ()
+    modules: dict[str, str | None] = field(default_factory=dict)
+    _state: ProcessState | None = field(default=None, repr=False, compare=False)
+    _modules_before: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
@@ -76,7 +92,9 @@ class Recorder:
     """Wraps a callback, recording each call (see :class:`Call`).
 
     ``extra_phases`` maps a real phase to names to call the callback with just before it;
-    what those calls return is merged into ``data`` as the runner would.
+    what those calls return is merged into ``data`` as the runner would. ``reconnect``
+    connects the driver to the cluster again after a call disconnected it (``None``:
+    ``ray.init(address=<the address it had>)``).
     """
 
     def __init__(
@@ -84,10 +102,12 @@ class Recorder:
         callback: Callable[..., Any],
         *,
         extra_phases: Mapping[str, Sequence[str]] | None = None,
+        reconnect: Callable[[], Any] | None = None,
     ) -> None:
         self.callback = callback
         self.calls: list[Call] = []
         self.extra_phases = dict(extra_phases or {})
+        self.reconnect = reconnect
         self.wrapper = self._make_wrapper()
 
     # ------------------------------------------------------------------ wrapping
@@ -116,7 +136,7 @@ class Recorder:
             wrapper = sync_wrapper
         # Name the wrapper as the runner names the callback, so that error notes and traces
         # point at the user's code, not at the kit.
-        if inspect.isfunction(callback):
+        if inspect.isfunction(callback) or inspect.ismethod(callback):
             functools.update_wrapper(wrapper, callback)
         else:
             wrapper.__module__ = type(callback).__module__
@@ -201,9 +221,12 @@ class Recorder:
             before=before,
             inner={k: _copy_inner(v) for k, v in before.items() if isinstance(v, _INNER_TYPES)},
             config_before=config_state(config),
-            started=time.perf_counter(),
+            started=0.0,
+            _state=snapshot(),
+            _modules_before=frozenset(sys.modules.copy()),
         )
         self.calls.append(call)
+        call.started = time.perf_counter()
         return call
 
     def _finish(
@@ -216,6 +239,7 @@ class Recorder:
         error: BaseException | None = None,
     ) -> None:
         call.duration_s = time.perf_counter() - call.started
+        self._settle_process(call)
         call.returned = result
         call.error = error
         call.after = dict(data)
@@ -227,6 +251,20 @@ class Recorder:
                 if not _same(after.get(k), call.config_before.get(k))
             )
         )
+
+    def _settle_process(self, call: Call) -> None:
+        """Record what the call changed in the process and imported; put the state back."""
+        state, call._state = call._state, None
+        if state is None:
+            return
+        modules = sys.modules.copy()
+        call.modules = {
+            name: getattr(modules[name], "__file__", None)
+            for name in sorted(set(modules) - call._modules_before)
+        }
+        call._modules_before = frozenset()
+        call.process = tuple(changes(state, snapshot()))
+        restore(state, reconnect=self.reconnect)
 
 
 def _merge(result: Any, data: dict[str, Any], phase: str) -> None:

@@ -40,7 +40,15 @@ RunsOn = Literal["driver", "fake", "each-cluster"]
 CheckFunction = Callable[["CheckContext"], "str | None"]
 
 #: The categories, in the order the catalogue lists them.
-CATEGORIES: Final = ("loading", "phases", "merge", "errors", "cluster", "callbackbase")
+CATEGORIES: Final = (
+    "loading",
+    "phases",
+    "merge",
+    "errors",
+    "process",
+    "cluster",
+    "callbackbase",
+)
 #: The styles of callback a check can apply to (see the module docstring).
 CALLBACK: Final = "callback"
 CALLBACKBASE: Final = "callbackbase"

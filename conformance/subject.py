@@ -17,19 +17,24 @@ the instance shipped to workers, the constructor check and the fresh interpreter
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import threading
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from reference_runner import CallbackLoadError, load_callback
 from reference_runner.loading import ResolvedSpec, resolve_spec
 from reference_runner.ray_callback_base import CallbackBaseAdapter, is_callback_base_class
 
+from .bounds import CheckNotRun, Halt, deadline_passed
+from .deadline import DeadlineExceeded, call_with_deadline
 from .registry import CALLBACK, CALLBACKBASE
+
+T = TypeVar("T")
 
 #: The certificate's ``kind`` of a ``CallbackBase`` subclass.
 CALLBACKBASE_KIND = "ray CallbackBase subclass"
@@ -45,6 +50,14 @@ class Subject:
         cwd: the folder the user invoked the kit from.
         callback_kwargs: for a ``CallbackBase`` subclass, the keyword arguments Ray passes
             its constructor from ``callback_config.callback_kwargs`` (``{}``: none).
+        timeout_s: the per-call bound; with it, constructing the callback (a class spec,
+            a ``CallbackBase`` subclass as Ray builds it) runs on a thread under that
+            deadline, and an overrun halts the subject (:meth:`halt`) (docs/design.md §Bounds on
+            user code).
+
+    Once :attr:`halted` (a deadline passed, or the import probe refused the module), the
+    subject runs no more user code: what was not imported or built yet raises
+    ``CallbackLoadError`` with the halt's reason.
     """
 
     def __init__(
@@ -54,8 +67,10 @@ class Subject:
         import_paths: tuple[str, ...] = (),
         cwd: str = ".",
         callback_kwargs: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
     ) -> None:
         self.spec = spec
+        self.timeout_s = timeout_s
         self.import_paths = import_paths
         self.cwd = cwd
         self.callback_kwargs: dict[str, Any] = dict(callback_kwargs or {})
@@ -65,6 +80,62 @@ class Subject:
         self._loaded: Callable[..., Any] | None = None
         self._load_error: CallbackLoadError | None = None
         self._memo: dict[str, Any] = {}
+        self._modules: dict[str, str | None] = {}
+        self._halt: Halt | None = None
+        #: The check running now (set by the kit), named by a halt that happens meanwhile.
+        self.running_check: str | None = None
+
+    # ------------------------------------------------------------------ halting
+
+    @property
+    def halted(self) -> Halt | None:
+        """Why the kit runs no more of this callback's code (``None``: it does)."""
+        return self._halt
+
+    def halt(self, halt: Halt) -> Halt:
+        """Stop running this callback's code (the first halt stays); returns the halt."""
+        with self._lock:
+            if self._halt is None:
+                check = halt.check or self.running_check
+                self._halt = dataclasses.replace(halt, check=check)
+            return self._halt
+
+    def _refuse(self) -> None:
+        halt = self._halt
+        if halt is not None:
+            raise CallbackLoadError(self.spec, halt.reason)
+
+    def _bounded(self, make: Callable[[], T], what: str) -> T:
+        """``make()`` (user code: a constructor) under the subject's deadline."""
+        if self.timeout_s is None:
+            return make()
+        try:
+            return call_with_deadline(make, self.timeout_s, what=what, with_event_loop=True)
+        except DeadlineExceeded:
+            message = (
+                f"{what} did not finish within {self.timeout_s:g} s: a blocking call in the "
+                "constructor (network, a lock, a sleep)? make __init__ return promptly: "
+                "create clients and load models lazily, in the phase that needs them"
+            )
+            self.halt(deadline_passed(self.spec, message, constructor=True))
+            raise CallbackLoadError(self.spec, message) from None
+
+    def note_loaded(self, modules: Mapping[str, str | None]) -> None:
+        """Remember ``modules`` (name -> file) as loaded by importing or running the
+        callback: its import closure in a fresh interpreter, the modules its calls imported."""
+        with self._lock:
+            for name, file in modules.items():
+                self._modules.setdefault(name, file)
+
+    def loaded_modules(self) -> dict[str, str | None]:
+        """Every module seen loaded by importing or running the callback so far (its own
+        module included when it imports), name -> file, sorted by name. Never raises."""
+        with self._lock:
+            modules = dict(self._modules)
+        source = self.source
+        if source.get("module"):
+            modules.setdefault(source["module"], source.get("file"))
+        return dict(sorted(modules.items()))
 
     def memo(self, key: str, make: Callable[[], Any]) -> Any:
         """``make()``, computed once per subject and ``key``."""
@@ -81,6 +152,7 @@ class Subject:
         """Import the spec's module and walk to the object; raise ``CallbackLoadError``."""
         with self._lock:
             if self._resolved is None and self._resolve_error is None:
+                self._refuse()
                 try:
                     self._resolved = resolve_spec(self.spec)
                 except CallbackLoadError as exc:
@@ -95,6 +167,7 @@ class Subject:
         as a Ray worker keeps one); raise ``CallbackLoadError``."""
         with self._lock:
             if self._loaded is None and self._load_error is None:
+                self._refuse()
                 try:
                     self._loaded = self._load_new()
                 except CallbackLoadError as exc:
@@ -108,12 +181,19 @@ class Subject:
         """A callable in its initial state: a new instance for a class spec, else the
         object the spec names (a function, or a module-level instance as loaded)."""
         if self.is_class:
+            if self._halt is not None:
+                raise CheckNotRun(self._halt.summary)
             return self._load_new()
         return self.load()
 
     def _load_new(self) -> Callable[..., Any]:
-        if self.style == CALLBACKBASE:
+        if self.style == CALLBACKBASE:  # the adapter builds the class at its first call
             return CallbackBaseAdapter(self.resolve().target, callback_kwargs=self.callback_kwargs)
+        target = self.resolve().target
+        if isinstance(target, type):
+            return self._bounded(
+                lambda: load_callback(self.spec), f"constructing {_name(target)}()"
+            )
         return load_callback(self.spec)
 
     def config_entry(self) -> Any:
@@ -131,10 +211,15 @@ class Subject:
         from reference_runner.ray_callback_base import construct_as_ray
 
         target = self.resolve().target
-        return self.memo(
-            "ray-instance",
-            lambda: construct_as_ray(target, llm_config, callback_kwargs=self.callback_kwargs),
-        )
+
+        def build() -> Any:
+            self._refuse()
+            return self._bounded(
+                lambda: construct_as_ray(target, llm_config, callback_kwargs=self.callback_kwargs),
+                f"building {_name(target)} as Ray builds it",
+            )
+
+        return self.memo("ray-instance", build)
 
     @property
     def is_class(self) -> bool:
@@ -172,7 +257,7 @@ class Subject:
         try:
             resolved = self.resolve()
         except CallbackLoadError:
-            return _source_without_import(self.spec)
+            return source_without_import(self.spec)
         file = getattr(resolved.module, "__file__", None)
         return {"module": resolved.module_name, "file": file, "sha256": _sha256(file)}
 
@@ -186,16 +271,36 @@ def _sha256(file: str | None) -> str | None:
         return None
 
 
-def _source_without_import(spec: str) -> dict[str, Any]:
-    """Best effort for a spec that does not import: find its module's file without
-    running it (only parent packages are imported by ``find_spec``)."""
-    import importlib.util
+def _name(target: Any) -> str:
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"
 
+
+def _find_without_import(name: str) -> Any:
+    """The module spec of ``name`` found on ``sys.path`` without running anything (not
+    even a parent package's ``__init__``); ``None`` when not found that way."""
+    from importlib.machinery import PathFinder
+
+    parts = name.split(".")
+    search: Any = None
+    found: Any = None
+    for index in range(len(parts)):
+        found = PathFinder.find_spec(".".join(parts[: index + 1]), search)
+        if found is None:
+            return None
+        search = found.submodule_search_locations
+        if search is None and index < len(parts) - 1:
+            return None
+    return found
+
+
+def source_without_import(spec: str) -> dict[str, Any]:
+    """Best effort for a spec that is not imported (it does not import, or the kit refused
+    to import it): find its module's file without running any module."""
     module_name = spec.split(":", 1)[0] if ":" in spec else spec.rsplit(".", 1)[0]
     file = None
     for name in (module_name, module_name.rsplit(".", 1)[0]):
         try:
-            found = importlib.util.find_spec(name)
+            found = _find_without_import(name)
         except Exception:
             found = None
         if found is not None and found.origin not in (None, "built-in", "frozen"):

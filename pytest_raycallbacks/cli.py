@@ -1,9 +1,12 @@
 """The ``raycallbacks`` console script.
 
-``raycallbacks verify CERT.json [--path DIR ...]`` is the deploy gate: exit 0 only when every
-certified callback's current source still hashes to what the certificate recorded, its
-verdict was ``certified``, and the installed Ray matches the certificate's major.minor;
-otherwise print what changed and exit 1. A certificate that cannot be read exits 2.
+``raycallbacks verify CERT.json [--path DIR ...] [--callback-kwargs SPEC=JSON|@FILE ...]`` is
+the deploy gate: exit 0 only when every certified callback's current source still hashes to
+what the certificate recorded, its verdict was ``certified``, the installed Ray matches the
+certificate's major.minor, and each ``CallbackBase`` subclass is deployed with the
+``callback_kwargs`` it was certified with (given as to ``--raycallbacks-callback-kwargs``;
+none given means none); otherwise print what changed and exit 1. A certificate or a
+``--callback-kwargs`` value that cannot be read exits 2.
 
 ``raycallbacks cluster up [--gpus-per-node N --nodes M | --topology SPEC]`` starts the kit's
 simulated GPU cluster in the background and keeps it warm between runs;
@@ -40,6 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="folder to search for the callbacks' modules (repeatable; default: the "
         "current folder)",
     )
+    verify.add_argument(
+        "--callback-kwargs",
+        action="append",
+        default=[],
+        metavar="SPEC=JSON",
+        help="the callback_kwargs a Ray CallbackBase subclass is deployed with: a JSON "
+        "object or @FILE (.json, .yaml, .yml), as given to --raycallbacks-callback-kwargs; "
+        "repeatable, one per spec",
+    )
     _add_cluster_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "cluster":
@@ -48,12 +60,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from .callback_kwargs import CallbackKwargsError, parse_all
+
     try:
         document = load_certificate(args.certificate)
-    except CertificateError as exc:
+        deployed = parse_all(args.callback_kwargs, option="--callback-kwargs")
+    except (CertificateError, CallbackKwargsError) as exc:
         print(f"raycallbacks verify: {exc}", file=sys.stderr)
         return 2
-    findings = verify_certificate(document, import_paths=args.path or ["."])
+    findings = verify_certificate(
+        document, import_paths=args.path or ["."], callback_kwargs=deployed
+    )
     specs = [str(entry.get("spec")) for entry in document["callbacks"]]
     if not findings:
         for spec in specs:

@@ -1,7 +1,9 @@
 """pytest-raycallbacks: the pytest plugin (entry point ``pytest11: raycallbacks``).
 
 It registers the options (:mod:`.options`), exposes the fixtures (``fake_ray_cluster``,
-``gpu_ray_cluster``, ``callback_runner``, and ``raycallbacks_check`` for the kit's items) and
+``gpu_ray_cluster``, ``callback_runner``, ``s3_object_store`` and its session server
+``raycallbacks_s3_server`` (docs/object_store.md), and ``raycallbacks_check`` for the kit's
+items) and
 the markers, validates the options on every run (:func:`.kit.settings.read_settings`), and
 creates the conformance kit (:class:`pytest_raycallbacks.kit.Kit`) only when
 ``--raycallbacks-conformance`` names callbacks; ``--raycallbacks-list-checks`` imports the
@@ -19,10 +21,18 @@ from .fake_ray.fixture import fake_ray_cluster
 from .kit.fixture import raycallbacks_check
 from .kit.settings import read_settings
 from .live.fixture import gpu_ray_cluster
+from .object_store.fixture import raycallbacks_s3_server, s3_object_store
 from .options import add_options
 from .runner_fixture import callback_runner
 
-__all__ = ["callback_runner", "fake_ray_cluster", "gpu_ray_cluster", "raycallbacks_check"]
+__all__ = [
+    "callback_runner",
+    "fake_ray_cluster",
+    "gpu_ray_cluster",
+    "raycallbacks_check",
+    "raycallbacks_s3_server",
+    "s3_object_store",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

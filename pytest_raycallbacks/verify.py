@@ -7,8 +7,17 @@ one :class:`Finding` per problem:
 * the certificate's verdict for a callback is not ``certified``, or, when it certifies a
   chain (``--raycallbacks-chain``), the chain's verdict is not;
 * the module's source no longer hashes (SHA-256 of the file's bytes) to what the
-  certificate recorded, or the module cannot be found any more;
-* the installed Ray's ``major.minor`` differs from the one the certificate was made with.
+  certificate recorded, or the module cannot be found any more; with the certificate's
+  ``sources`` (every own source file importing and running the callback loaded, and the
+  distributions it used), each such file that changed, is gone, or imports own code it did
+  not import when certified (:func:`pytest_raycallbacks.report.sources.source_findings`);
+* the installed Ray's ``major.minor`` differs from the one the certificate was made with;
+* a ``CallbackBase`` subclass is deployed with other ``callback_kwargs`` than it was
+  certified with: the hash of the deploy's kwargs (``callback_kwargs``, by spec; none given
+  means ``{}``) differs from the certificate's ``callback_kwargs_sha256``. Both are hashed
+  with secret-looking values masked (:func:`pytest_raycallbacks.callback_kwargs.kwargs_sha256`),
+  so a rotated token is not a difference; kwargs given for a spec the certificate does not
+  hold are a finding too.
 
 An empty list means the certificate still holds. Nothing here imports Ray or pytest.
 """
@@ -20,11 +29,13 @@ import importlib.metadata
 import importlib.util
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from .report.sources import source_findings
 
 KNOWN_FORMATS: Final = ("raycallbacks-certificate/1",)
 
@@ -65,12 +76,17 @@ def load_certificate(path: str | Path) -> dict[str, Any]:
 
 
 def verify_certificate(
-    document: dict[str, Any], *, import_paths: Sequence[str] = (), ray_version: str | None = None
+    document: dict[str, Any],
+    *,
+    import_paths: Sequence[str] = (),
+    ray_version: str | None = None,
+    callback_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Finding]:
     """Everything that no longer holds (see the module docstring); ``[]`` means deployable.
 
     ``import_paths`` are put in front of ``sys.path`` while modules are located (the folder
     the certificate was made from, typically). ``ray_version`` defaults to the installed one.
+    ``callback_kwargs`` are the kwargs each ``CallbackBase`` spec is deployed with.
     """
     findings: list[Finding] = []
     certified_ray = (document.get("environment") or {}).get("ray")
@@ -86,6 +102,7 @@ def verify_certificate(
     with _prepended(import_paths):
         for entry in document["callbacks"]:
             findings.extend(_verify_callback(entry))
+    findings.extend(kwargs_findings(document["callbacks"], callback_kwargs or {}))
     chain = document.get("chain")
     if isinstance(chain, dict) and chain.get("verdict") != "certified":
         specs = " -> ".join(str(s) for s in chain.get("specs") or [])
@@ -104,6 +121,11 @@ def _verify_callback(entry: dict[str, Any]) -> Iterator[Finding]:
     verdict = entry.get("verdict")
     if verdict != "certified":
         yield Finding(spec, f"verdict was {verdict!r}, not 'certified'")
+    sources = entry.get("sources")
+    if isinstance(sources, dict) and sources.get("files"):
+        for what in source_findings(sources):
+            yield Finding(spec, f"{what}: certify it again")
+        return
     module = entry.get("module")
     recorded = entry.get("sha256")
     if not module or not recorded:
@@ -122,6 +144,48 @@ def _verify_callback(entry: dict[str, Any]) -> Iterator[Finding]:
             f"source of {module!r} changed since certification ({file}: sha256 was "
             f"{recorded[:12]}..., now {current[:12]}...): certify it again",
         )
+
+
+def kwargs_findings(
+    entries: Sequence[dict[str, Any]], deployed: Mapping[str, Mapping[str, Any]]
+) -> list[Finding]:
+    """Where the deploy's ``callback_kwargs`` differ from the certified ones (see the
+    module docstring)."""
+    from .callback_kwargs import kwargs_sha256, masked
+
+    findings: list[Finding] = []
+    specs = {str(entry.get("spec")) for entry in entries}
+    for spec in sorted(set(deployed) - specs):
+        findings.append(
+            Finding(spec, "callback_kwargs given for it, but the certificate does not hold it")
+        )
+    for entry in entries:
+        spec = str(entry.get("spec"))
+        recorded = entry.get("callback_kwargs_sha256")
+        given = deployed.get(spec)
+        if recorded is None:
+            if given:
+                findings.append(
+                    Finding(spec, "callback_kwargs given, but it was not certified with any")
+                )
+            continue
+        if kwargs_sha256(given or {}) == recorded:
+            continue
+        how = (
+            "none were given (pass them with --callback-kwargs SPEC=JSON or SPEC=@FILE)"
+            if given is None
+            else f"the deploy's are {json.dumps(masked(given), sort_keys=True)}"
+        )
+        findings.append(
+            Finding(
+                spec,
+                "certified with callback_kwargs "
+                f"{json.dumps(entry.get('callback_kwargs'), sort_keys=True)} (sha256 "
+                f"{str(recorded)[:12]}...), but {how}: a different configuration; certify it "
+                "again with pytest --raycallbacks-callback-kwargs for the kwargs you deploy",
+            )
+        )
+    return findings
 
 
 def _module_file(module: str) -> str | None:

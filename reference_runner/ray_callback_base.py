@@ -44,6 +44,7 @@ is listed in ``docs/ray_callback_base.md``).
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import sys
 import time
@@ -409,14 +410,19 @@ class CallbackBaseAdapter:
         return ctx
 
     def _shipped_copy(self) -> Any:
-        """The instance after a round trip through Ray's serializer, as a worker gets it."""
+        """The instance after a round trip through Ray's serializer, as a worker gets it.
+
+        Its ``llm_config`` travels without our ``callbacks`` list: Ray's config names the
+        class in ``callback_config`` (class and kwargs, which the instance carries), while
+        ours lists the callables the runner was given, wrappers of a test harness included,
+        which are not the class's to ship."""
         pickler: Any
         try:
             from ray import cloudpickle as pickler
         except ImportError:  # pragma: no cover - Ray is installed wherever this runs
             import pickle as pickler
         try:
-            return pickler.loads(pickler.dumps(self.instance))
+            return pickler.loads(pickler.dumps(_with_shippable_config(self.instance)))
         except Exception as exc:
             raise RayCallbackContractError(
                 f"{self.callback_class.__qualname__} instance cannot be sent to worker nodes: "
@@ -497,6 +503,17 @@ class CallbackBaseAdapter:
         mapped, unmapped = data_from_ctx(before, ctx, call.changed)
         self.calls.append(dataclasses.replace(call, mapped=mapped, unmapped=unmapped))
         return mapped or None
+
+
+def _with_shippable_config(instance: Any) -> Any:
+    """``instance``, or a shallow copy of it whose ``llm_config`` has no ``callbacks``
+    (see :meth:`CallbackBaseAdapter._shipped_copy`)."""
+    config = vars(instance).get("llm_config") if hasattr(instance, "__dict__") else None
+    if not getattr(config, "callbacks", None) or not hasattr(config, "model_copy"):
+        return instance
+    clone = copy.copy(instance)
+    vars(clone)["llm_config"] = config.model_copy(update={"callbacks": []})
+    return clone
 
 
 def _fresh_adapter(

@@ -13,4 +13,5 @@ from . import (  # noqa: F401 - registers the checks
     loading,
     merge,
     phases,
+    process,
 )

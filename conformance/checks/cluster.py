@@ -182,6 +182,55 @@ def _fmt(resources: Mapping[str, float]) -> str:
 
 
 @check(
+    "cluster.final-group-has-model",
+    rule=(
+        "Every node of the final placement group holds the model files "
+        "worker_node_download_model asks for (unless skip_default_init)."
+    ),
+    why="""The engine starts on the final placement group and loads the model from each of
+    its nodes' disks; a node without the files (a group swapped in too late for the system to
+    download onto it, files removed by a cleanup) fails the engine on the cluster, never in
+    a one-node test.""",
+    runs_on="each-cluster",
+)
+def final_group_has_model(ctx: CheckContext) -> str | None:
+    if _is_live(ctx):
+        worker = _worker_run(ctx)
+        if worker.error is not None:
+            raise CheckSkipped("initialize_node failed in the worker (see cluster.initialize-node)")
+        if worker.model_check_error is not None:
+            raise CheckSkipped(
+                f"the nodes' model files could not be listed: {worker.model_check_error}"
+            )
+        missing = worker.missing_model
+        where = "on the live cluster (a task on each node of the group listed its files)"
+    else:
+        run = ctx.require_bench().lifecycle()
+        if run.error is not None:
+            raise CheckSkipped(f"the first lifecycle did not complete ({why_failed(run)})")
+        missing = run.missing_model
+        where = "on the fake cluster (the files each node's download left on disk)"
+    if missing is None:
+        return "not applicable: skip_default_init was set"
+    if missing:
+        raise CheckFailed(
+            expected="every node of the final placement group to hold the model files "
+            "worker_node_download_model asks for when initialize_node ends",
+            happened=f"{where}, these nodes lack them:\n"
+            + "\n".join(f"node {node}: {_short(what)}" for node, what in sorted(missing.items())),
+            fix="hand a replacement placement group over (and widen worker_node_download_model) "
+            "in pre_engine_init at the latest: the system downloads onto the nodes of the group "
+            "it finds in data after post_placement_group and after pre_engine_init, never after "
+            "post_initialization; and never delete or move downloaded model files",
+        )
+    return None
+
+
+def _short(text: str, limit: int = 240) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@check(
     "cluster.runtime-env",
     rule=(
         "A runtime_env it sets is one Ray accepts: known fields, valid values, local "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import sys
 
+from conformance.bounds import DEADLINE_RULE
 from conformance.context import CheckContext
 from conformance.failure import CheckFailed, CheckSkipped, describe_error
 from conformance.harness import Run
@@ -222,6 +223,14 @@ def leaves_nothing_behind(ctx: CheckContext) -> str | None:
 def within_timeout(ctx: CheckContext) -> str | None:
     bench = ctx.require_bench()
     limit = ctx.settings.timeout_s
+    halt = ctx.subject.halted
+    if halt is not None and DEADLINE_RULE in halt.still_run:  # judged on what was recorded
+        raise CheckFailed(
+            expected=f"every call to finish within {limit:g} s",
+            happened=halt.reason
+            + (f" (while {halt.check} ran; the kit ran no more of it after)" if halt.check else ""),
+            fix=halt.fix,
+        )
     slowest: tuple[float, str] = (0.0, "")
     for run in bench.every_run():
         for call in run.calls:

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from conformance.context import CheckContext
-from conformance.failure import DOES_NOT_LOAD, CheckFailed, CheckSkipped, describe
+from conformance.failure import DOES_NOT_LOAD, Advice, CheckFailed, CheckSkipped, describe
 from conformance.probe import PendingProbe, ProbeResult, start_probe
 from conformance.registry import CALLBACK, CALLBACKBASE, check
 from reference_runner import CallbackLoadError, LLMConfig, load_callback
@@ -24,6 +24,14 @@ from reference_runner.loading import ResolvedSpec, import_path_of, resolve_spec
     needs_callback=False,
 )
 def importable(ctx: CheckContext) -> str | None:
+    halt = ctx.subject.halted
+    if halt is not None and not halt.imported:  # the import probe refused the module
+        raise CheckFailed(
+            expected=f"the spec {ctx.subject.spec!r} to import its module and name an object",
+            happened=f"in a fresh interpreter, {halt.reason}; the kit never imported it in "
+            "the test process",
+            fix=halt.fix,
+        )
     try:
         resolved = ctx.subject.resolve()
     except CallbackLoadError as exc:
@@ -59,10 +67,13 @@ def no_arg_class(ctx: CheckContext) -> str | None:
     try:
         ctx.subject.load()
     except CallbackLoadError as exc:
+        halt = ctx.subject.halted
         raise CheckFailed(
             expected=f"{resolved.target.__qualname__}() to build a callback with no arguments",
             happened=f"{exc.reason}",
-            fix="give every constructor parameter a default, or point the spec at a "
+            fix=halt.fix
+            if halt is not None
+            else "give every constructor parameter a default, or point the spec at a "
             "module-level instance (my_callback = MyCallback(device='cuda'))",
         ) from None
     return None
@@ -120,7 +131,7 @@ def both_forms(ctx: CheckContext) -> str | None:
             results[form] = resolve_spec(form).target
         except CallbackLoadError as exc:
             results[form] = exc
-    if all(t is resolved.target for t in results.values()):
+    if all(_same_object(t, resolved.target) for t in results.values()):
         return f"{' and '.join(sorted(forms))} name the same object"
     lines = [f"{form} -> {_what(value)}" for form, value in results.items()]
     raise CheckFailed(
@@ -188,8 +199,17 @@ def _builds_in_driver(ctx: CheckContext) -> bool:
     fresh_process=True,
 )
 def import_time(ctx: CheckContext) -> str | None:
-    result = _probe(ctx)
     limit = ctx.settings.import_limit_s
+    halt = ctx.subject.halted
+    if halt is not None and not halt.imported:  # the import probe at configure time
+        raise CheckFailed(
+            expected=f"importing {ctx.subject.source.get('module')!r} to take less than "
+            f"{limit:g} s",
+            happened=f"in a fresh interpreter, {halt.reason}; the kit never imported it in "
+            "the test process",
+            fix=halt.fix,
+        )
+    result = _probe(ctx)
     if result.timed_out:
         raise CheckFailed(
             expected=f"importing {_module(ctx)!r} to take less than {limit:g} s",
@@ -197,7 +217,7 @@ def import_time(ctx: CheckContext) -> str | None:
             fix="move slow work (downloads, model loading, network calls) out of module import "
             "and into the phase that needs it",
         )
-    if result.import_s is not None and result.import_s > limit:  # pragma: no cover - watchdog
+    if result.import_s is not None and result.import_s > limit:  # ended within the grace
         raise CheckFailed(
             expected=f"importing {_module(ctx)!r} to take less than {limit:g} s",
             happened=f"it took {result.import_s:.2f} s",
@@ -284,10 +304,15 @@ def _try_resolve(spec: str) -> Any:
 
 @check(
     "loading.shippable",
-    rule="The loaded callback survives being sent to a Ray worker and rebuilt there.",
-    why="""An LLMConfig holding a callback object is pickled to every replica; objects
-    holding locks, open files, clients or classes a worker cannot import fail there, not
-    on your laptop.""",
+    rule=(
+        "What Ray pickles of it (a CallbackBase instance) is rebuilt on a Ray worker; a spec "
+        "loaded by its path only gets advice."
+    ),
+    why="""Ray pickles a CallbackBase instance (inside LLMConfig) into every worker node's
+    download task, and an object placed directly in LLMConfig.callbacks travels the same
+    way; objects holding locks, open files, clients or classes a worker cannot import fail
+    there, not on your laptop. A spec is loaded by its path on each node: nothing pickles
+    the object it names.""",
     runs_on="each-cluster",
     fresh_process=True,
 )
@@ -298,26 +323,39 @@ def shippable(ctx: CheckContext) -> str | None:
         try:
             cluster.ship(callback, timeout_s=ctx.settings.timeout_s)  # type: ignore[attr-defined]
         except Exception as exc:
-            raise CheckFailed(
+            return _not_shipped(
+                ctx,
                 expected=f"{describe(callback)} to be rebuilt on a Ray worker",
                 happened=f"{type(exc).__name__}: {exc}",
-                fix=_SHIP_FIX,
-            ) from None
+            )
         return "rebuilt on a Ray worker of the live cluster"
     result = _probe(ctx)
     if result.pickle_error is not None:
-        raise CheckFailed(
+        return _not_shipped(
+            ctx,
             expected=f"{describe(callback)} to pickle with Ray's cloudpickle",
             happened=f"pickling it in the driver raised {result.pickle_error}",
-            fix=_SHIP_FIX,
         )
     if result.ship_error is not None or result.timed_out:
-        raise CheckFailed(
+        return _not_shipped(
+            ctx,
             expected=f"{describe(callback)} to be rebuilt in a fresh worker process",
             happened=f"unpickling it there raised {result.ship_error or 'nothing: it timed out'}",
-            fix=_SHIP_FIX,
         )
     return "rebuilt in a fresh interpreter standing in for a Ray worker"
+
+
+def _not_shipped(ctx: CheckContext, *, expected: str, happened: str) -> Advice:
+    """Fail when Ray really pickles what does not ship (a ``CallbackBase`` instance); for a
+    spec, which each node loads by its path, return the finding as advice."""
+    if ctx.subject.style == CALLBACKBASE:
+        raise CheckFailed(expected=expected, happened=happened, fix=_SHIP_FIX)
+    return Advice(
+        f"advice: the object {ctx.subject.spec!r} names does not ship ({happened}); nothing "
+        "pickles it while LLMConfig.callbacks holds the spec (each node loads it by its "
+        "path), but placing the object itself in LLMConfig.callbacks would fail on the "
+        f"cluster. To allow that: {_SHIP_FIX}"
+    )
 
 
 _SHIP_FIX = (
@@ -368,6 +406,7 @@ def _pending(ctx: CheckContext) -> PendingProbe:
             cwd=ctx.settings.cwd,
             import_paths=ctx.settings.import_paths,
             import_limit_s=ctx.settings.import_limit_s,
+            timeout_s=ctx.settings.timeout_s,
             shipped=shipped,
             ship=ship,
             construct=subject.style != CALLBACKBASE,
@@ -392,7 +431,9 @@ def _ray_build(ctx: CheckContext) -> tuple[str, dict[str, Any]] | None:
 
 
 def _probe(ctx: CheckContext) -> ProbeResult:
-    return _pending(ctx).result()
+    result = _pending(ctx).result()
+    ctx.subject.note_loaded(result.modules)
+    return result
 
 
 def _module(ctx: CheckContext) -> str:
@@ -413,6 +454,21 @@ def _what(value: Any) -> str:
     return describe(value)
 
 
+def _same_object(a: Any, b: Any) -> bool:
+    """The same object, or the same bound method: each attribute access builds a new bound
+    method object, so ``instance.method`` is compared by what it names (the same function
+    bound to the same ``__self__``)."""
+    if a is b:
+        return True
+    return (
+        inspect.ismethod(a)
+        and inspect.ismethod(b)
+        and a.__func__ is b.__func__
+        and a.__self__ is b.__self__
+    )
+
+
 def _same_callback(a: Any, b: Any) -> bool:
-    """The same function, or instances of the same class (a class spec builds new ones)."""
-    return a is b or (type(a) is type(b) and not inspect.isroutine(a))
+    """The same function or bound method, or instances of the same class (a class spec
+    builds new ones)."""
+    return _same_object(a, b) or (type(a) is type(b) and not inspect.isroutine(a))

@@ -12,7 +12,7 @@ from conformance.recorder import Call
 from conformance.registry import CALLBACK, check
 from conformance.runs import call_site, require_completed, return_problem, written
 from reference_runner import PHASES, SYSTEM_KEYS
-from reference_runner.phases import POST_DOWNLOAD, PRE_DOWNLOAD, PRE_ENGINE_INIT
+from reference_runner.phases import PRE_DOWNLOAD, PRE_ENGINE_INIT
 from reference_runner.reserved import (
     CALLBACK_RESERVED_KEYS,
     EXTRA_INIT_KWARGS,
@@ -25,11 +25,13 @@ from reference_runner.reserved import (
     reserved_key_problem,
 )
 
-#: The last phase in which setting a key still changes what initialize_node does.
+#: The last phase in which setting a key still changes what initialize_node does (the
+#: system serves the placement group, downloading what ``worker_node_download_model`` asks
+#: for then, after ``post_placement_group`` and again after ``pre_engine_init``).
 DEADLINES: Final = {
     SKIP_DEFAULT_INIT: PRE_DOWNLOAD,
     LOCAL_NODE_DOWNLOAD_MODEL: PRE_DOWNLOAD,
-    WORKER_NODE_DOWNLOAD_MODEL: POST_DOWNLOAD,
+    WORKER_NODE_DOWNLOAD_MODEL: PRE_ENGINE_INIT,
     PLACEMENT_GROUP: PRE_ENGINE_INIT,
 }
 _EXAMPLES: Final = {

@@ -76,7 +76,9 @@ class FakeRuntimeContext:
         return current_node(self._engine).node_id
 
     def get_job_id(self) -> str:
-        return "01000000"
+        """The driver's job: ``01000000`` for its first connection, a new one after each
+        ``ray.shutdown()`` and reconnection (as Ray numbers jobs)."""
+        return self._engine.job_id
 
     def get_worker_id(self) -> str:
         ctx = self._ctx()

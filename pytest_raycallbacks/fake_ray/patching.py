@@ -20,6 +20,12 @@ How (the technique freezegun uses for names already bound in loaded modules):
    imported during the test). :func:`deactivate` runs from ``finally`` blocks, pytest's
    teardown and an ``atexit`` hook, so a failing or interrupted test still restores.
 
+``ray.util.state`` and ``ray.autoscaler.sdk`` (:data:`LATE_MODULES`) are routed only to
+refuse them, and importing them costs a tenth of a second: they are not imported at
+activation. Already loaded, they are routed like the rest; imported while a fake cluster is
+active, their functions are routed as soon as the import finishes (:class:`_RouteOnImport`,
+on ``sys.meta_path`` while active), so they refuse loudly either way.
+
 Names bound elsewhere than a module namespace (a class attribute, a default argument, a
 closure) are not rebound; calls through them reach real Ray. Ray's pure-Python pieces
 (``ray.remote``, ``ray.method``, option validation, scheduling strategy classes, the
@@ -31,10 +37,12 @@ from __future__ import annotations
 import atexit
 import functools
 import importlib
+import importlib.abc
+import importlib.machinery
 import sys
 import threading
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +53,7 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 #: Modules imported (once per process) when a fake cluster starts, so their functions can
-#: be rebound; ``ray.util.state`` and ``ray.autoscaler.sdk`` only to refuse them loudly.
+#: be rebound.
 CORE_MODULES = (
     "ray",
     "ray.util",
@@ -53,9 +61,10 @@ CORE_MODULES = (
     "ray.runtime_context",
     "ray.remote_function",
     "ray.actor",
-    "ray.util.state",
-    "ray.autoscaler.sdk",
 )
+#: Modules whose functions are routed only to refuse them loudly: routed when already
+#: loaded, else as soon as code under test imports them (see the module doc).
+LATE_MODULES = ("ray.util.state", "ray.autoscaler.sdk")
 
 
 @dataclass(frozen=True)
@@ -264,6 +273,7 @@ def activate(engine: Engine) -> None:
                     continue
                 functions[id(original)] = (original, _dispatcher(original, target))
             _rebind_everywhere(functions)
+            sys.meta_path.insert(0, _ROUTE_ON_IMPORT)
             environ.install()
         except BaseException:
             _restore()
@@ -272,6 +282,47 @@ def activate(engine: Engine) -> None:
         if not _atexit_registered:
             atexit.register(deactivate)
             _atexit_registered = True
+
+
+class _RouteOnImport(importlib.abc.MetaPathFinder):
+    """On ``sys.meta_path`` while a fake cluster is active: a module of
+    :data:`LATE_MODULES` imported then gets its functions routed right after it executes."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in LATE_MODULES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        execute = loader.exec_module
+
+        def exec_then_route(module: types.ModuleType) -> None:
+            execute(module)
+            _route_late(fullname)
+
+        loader.exec_module = exec_then_route  # type: ignore[method-assign]  # this import's
+        return spec
+
+
+_ROUTE_ON_IMPORT = _RouteOnImport()
+
+
+def _route_late(module_name: str) -> None:
+    """Route the targets owned by ``module_name``, just imported, if a fake is active."""
+    with _state_lock:
+        if not active.is_active():
+            return
+        functions: dict[int, tuple[Any, Callable[..., Any]]] = {}
+        module = sys.modules.get(module_name)
+        for target in targets():
+            if target.owner == module_name:
+                original = _unwrap(getattr(module, target.attr, None))
+                if original is not None:
+                    functions[id(original)] = (original, _dispatcher(original, target))
+        _rebind_everywhere(functions)
 
 
 def _namespaces_holding(ids: set[int]) -> Iterator[dict[str, Any]]:
@@ -313,6 +364,8 @@ def _restore() -> None:
     while _class_log:
         cls, name, original = _class_log.pop()
         setattr(cls, name, original)
+    while _ROUTE_ON_IMPORT in sys.meta_path:
+        sys.meta_path.remove(_ROUTE_ON_IMPORT)
     _sweep()
     environ.uninstall()
     if errors:  # pragma: no cover

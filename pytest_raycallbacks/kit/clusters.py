@@ -11,6 +11,7 @@ plugin's types.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +43,25 @@ class _LiveScope:
     def resources(self) -> Mapping[str, float]:
         return dict(self._cluster.ray.cluster_resources())
 
+    def reconnect(self) -> None:
+        """Connect the driver to the cluster again (a callback called ``ray.shutdown()``)."""
+        self._cluster.ensure_connected()
+
 
 class LiveCheckCluster:
-    """The session's live cluster (``gpu_ray_cluster``) as the checks see it."""
+    """The session's live cluster (``gpu_ray_cluster``) as the checks see it.
+
+    ``worker_env_vars`` (the local S3's variables with ``--raycallbacks-s3``) go into the
+    runtime env of each actor ``run_in_worker`` runs ``initialize_node`` in: the process
+    where the callback's hooks run gets them whoever started the cluster.
+    """
 
     name = "live"
     faults: frozenset[str] = frozenset()
 
-    def __init__(self, cluster: Any) -> None:
+    def __init__(self, cluster: Any, *, worker_env_vars: Mapping[str, str] | None = None) -> None:
         self.cluster = cluster
+        self.worker_env_vars = dict(worker_env_vars or {})
         self._description: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -75,6 +86,10 @@ class LiveCheckCluster:
             }
         return self._description
 
+    def reconnect(self) -> None:
+        """Connect the driver to the cluster again if something disconnected it."""
+        self.cluster.ensure_connected()
+
     @contextlib.contextmanager
     def scope(self, fault: str | None = None) -> Iterator[_LiveScope]:
         if fault is not None:
@@ -95,6 +110,7 @@ class LiveCheckCluster:
                 config,
                 timeout_s=max(timeout_s * 4, 60.0),
                 callback_timeout_s=timeout_s,
+                runtime_env={"env_vars": self.worker_env_vars} if self.worker_env_vars else None,
             )
         except Exception as exc:
             run = WorkerRun(error=exc)
@@ -107,19 +123,25 @@ class LiveCheckCluster:
                 bundles=tuple(result.bundles),
                 strategy=result.strategy,
             )
+            run = dataclasses.replace(run, **self._model_files(result, timeout_s))
         leaks = self.cluster.leaks(before)
         if leaks:
             self.cluster.release(leaks)
-            run = WorkerRun(
-                error=run.error,
-                trace=run.trace,
-                extra_init_kwargs=run.extra_init_kwargs,
-                runtime_env=run.runtime_env,
-                bundles=run.bundles,
-                strategy=run.strategy,
-                leaks=tuple(leaks.describe().splitlines()),
-            )
+            run = dataclasses.replace(run, leaks=tuple(leaks.describe().splitlines()))
         return run
+
+    def _model_files(self, result: Any, timeout_s: float) -> dict[str, Any]:
+        """``missing_model`` of a run (read on each node of its final group), or why it
+        could not be read (``model_check_error``)."""
+        from pytest_raycallbacks.live.execution import final_group_missing_model
+
+        try:
+            missing = final_group_missing_model(
+                self.cluster, result, timeout_s=max(timeout_s, 30.0)
+            )
+        except Exception as exc:
+            return {"model_check_error": f"{type(exc).__name__}: {exc}"}
+        return {"missing_model": missing}
 
     def ship(self, obj: Any, *, timeout_s: float) -> None:
         self.cluster.check_shippable(obj, timeout_s=max(timeout_s, 30.0))

@@ -16,6 +16,10 @@ points clients at it:
   session's ``gpu_ray_cluster``), and carries this process's endpoint under xdist too;
   Ray merges its ``env_vars`` with the job's runtime env (``RAYCALLBACKS_RUNTIME_ENV``).
 
+moto's state is per process: starting empties it (buckets an earlier server of this
+process left), and the ``s3_object_store`` fixture, which empties it around each test,
+must not run between the kit's checks (the kit's items run after the session's own tests).
+
 The server listens on 127.0.0.1 only: a cluster given with ``--raycallbacks-ray-address``
 reaches it only if its nodes run on this machine, which the user must confirm
 (``--raycallbacks-s3-endpoint-reachable``; :mod:`.settings` refuses the option otherwise).
@@ -58,6 +62,7 @@ class RunObjectStore:
             stack = contextlib.ExitStack()
             try:
                 stack.enter_context(server)
+                server.reset()  # moto's state is per process: no bucket of an earlier server
                 server.add_buckets(self.buckets)
                 stack.enter_context(server.applied_environment())
             except BaseException:

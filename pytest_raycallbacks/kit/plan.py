@@ -9,7 +9,7 @@ travels with the item's reports to :mod:`pytest_raycallbacks.report.results`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -48,16 +48,21 @@ PLAN_KEY: Final = pytest.StashKey[ItemPlan]()
 RECORD_KEY: Final = pytest.StashKey[dict[str, Any]]()
 
 
-def plan_items(specs: Iterable[str], clusters: tuple[str, ...]) -> list[ItemPlan]:
+def plan_items(
+    specs: Iterable[str], clusters: tuple[str, ...], styles: Mapping[str, str] | None = None
+) -> list[ItemPlan]:
     """Every item the settings ask for, in catalogue order per spec: the checks that apply
     to the spec's style (a ``(phase, config, data)`` callback or a Ray ``CallbackBase``
-    subclass; telling which imports the spec, so its folder must be on ``sys.path``), on
-    each cluster :meth:`conformance.Check.clusters_for` gives for the requested ones."""
+    subclass), on each cluster :meth:`conformance.Check.clusters_for` gives for the requested
+    ones. ``styles`` gives each spec's style (the kit's configure-time probe,
+    :mod:`.admission`, says it without importing the spec here); a spec missing from it is
+    imported to tell, so its folder must be on ``sys.path``."""
     from conformance import checks_for, style_of
 
+    known = styles or {}
     return [
         ItemPlan(check.id, spec, cluster)
         for spec in specs
-        for check in checks_for(style_of(spec))
+        for check in checks_for(known[spec] if spec in known else style_of(spec))
         for cluster in check.clusters_for(clusters)
     ]

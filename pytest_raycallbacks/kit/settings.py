@@ -248,17 +248,7 @@ def _s3_buckets(
         raise pytest.UsageError(
             "--raycallbacks-s3 needs moto's server and boto3: pip install 'pytest-raycallbacks[s3]'"
         )
-    is_reachable = (
-        reachable
-        if isinstance(reachable, bool)
-        else str(reachable).lower()
-        in (
-            "1",
-            "true",
-            "yes",
-        )
-    )
-    if ray_address and not is_reachable:
+    if ray_address and not _truthy(reachable):
         raise pytest.UsageError(
             f"--raycallbacks-s3 with --raycallbacks-ray-address {ray_address}: the local S3 "
             "server listens on 127.0.0.1 of this machine, which that cluster's nodes may not "
@@ -267,3 +257,8 @@ def _s3_buckets(
             "against the kit's own live cluster (drop --raycallbacks-ray-address)"
         )
     return tuple(buckets.items())
+
+
+def _truthy(value: object) -> bool:
+    """An ini or command-line bool."""
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")

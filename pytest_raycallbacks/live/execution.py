@@ -14,6 +14,8 @@ Driver-side halves of :mod:`.remote`. Contract:
   placement group is removed and the actor killed (and confirmed dead) before returning, so
   a run leaves nothing behind.
 * :func:`check_shippable` really sends an object to a worker and rebuilds it there.
+* :func:`final_group_missing_model` checks, with one task pinned to each node of a run's
+  final placement group, that the node holds the model files the run asked for.
 * :func:`run_remote`, :func:`gpu_view` and :func:`wait_placement_group` are bounded
   building blocks; their timeouts raise :class:`~.errors.WaitTimeoutError` naming what was
   awaited.
@@ -40,6 +42,7 @@ from .remote import (
     WorkerPlace,
     cloudpickle,
     gpu_view,
+    model_missing_here,
     safe_unpickle_probe,
 )
 from .waits import ray_get, wait_until
@@ -288,6 +291,40 @@ def run_initialize_node(
     if keep_placement_group:
         object.__setattr__(envelope.result, "actor", actor)
     return envelope.result
+
+
+def final_group_missing_model(
+    cluster: ClusterContext, result: RemoteInitResult, *, timeout_s: float | None = None
+) -> dict[str, str] | None:
+    """``{node id: what it lacks}`` for the nodes of ``result``'s final placement group,
+    each read by a task pinned to that node (``{}``: every node holds the model files);
+    ``None`` when the rule does not apply (``skip_default_init`` was set). See
+    docs/design.md §The callback contract."""
+    from reference_runner import NodeModelDownloadable
+    from reference_runner.reserved import SKIP_DEFAULT_INIT, WORKER_NODE_DOWNLOAD_MODEL
+
+    if result.data.get(SKIP_DEFAULT_INIT) is True:
+        return None
+    if not result.nodes:
+        return {"<no placement group>": "the run ended without a placed placement group"}
+    choice = result.data.get(WORKER_NODE_DOWNLOAD_MODEL, NodeModelDownloadable.MODEL_AND_TOKENIZER)
+    ray = cluster.ensure_connected()
+    task = ray.remote(model_missing_here)
+    refs = [
+        task.options(num_cpus=0, **node_affinity(node)).remote(result.download_result, choice)
+        for node in result.nodes
+    ]
+    missing: dict[str, str] = {}
+    for node, ref in zip(result.nodes, refs, strict=True):
+        missing.update(
+            ray_get(
+                ray,
+                ref,
+                what=f"a task on node {short_id(node)} to list its model files",
+                timeout_s=timeout_s or cluster.task_timeout_s,
+            )
+        )
+    return missing
 
 
 def release_result(cluster: ClusterContext, result: RemoteInitResult) -> None:

@@ -225,6 +225,11 @@ def main(argv: list[str] | None = None) -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # Ray's prints must not corrupt answers
     sys.stdout = sys.stderr
     Keeper(folder).serve(sys.stdin, answers)
+    # Stopped in order: the nodes are gone and what they left was ended. Exit now, without
+    # Ray's exit handlers (they would stop the nodes again) and before the end of input
+    # (the driver closes it next) could start an abort.
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

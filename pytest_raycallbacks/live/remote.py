@@ -13,6 +13,8 @@ so a worker needs only ``reference_runner`` and this module (both ship with
 * :func:`unpickle_probe` rebuilds cloudpickled bytes on a worker and says what it got.
 * :func:`gpu_view` reports what a worker sees of its GPUs (``CUDA_VISIBLE_DEVICES``,
   ``ray.get_gpu_ids()``, ``torch.cuda.device_count()`` when torch is installed).
+* :func:`model_missing_here` lists, on the node it is pinned to, which model files that
+  node lacks, reading the download's folder there.
 """
 
 from __future__ import annotations
@@ -106,6 +108,16 @@ def detect_gpus_on_node() -> Any:
     from .gpus import detect_physical_gpus
 
     return detect_physical_gpus(env={})
+
+
+def model_missing_here(download_result: Any, choice: Any) -> dict[str, str]:
+    """Ray task body, pinned to a node: ``{node id: what it lacks}`` for this node (``{}``
+    when its download's folder holds every file ``choice`` asks for), from the files
+    present here (:func:`reference_runner.download_check.nodes_missing_model`)."""
+    from reference_runner.download_check import nodes_missing_model
+
+    node_id = where_am_i().node_id
+    return nodes_missing_model([node_id], download_result, choice, on_disk=True)
 
 
 @dataclass(frozen=True)

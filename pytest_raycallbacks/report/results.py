@@ -3,8 +3,10 @@
 Each report of a conformance item carries a ``raycallbacks`` attribute (the item's record,
 see :mod:`pytest_raycallbacks.kit.plan`; a JSON-able dict, which xdist ships from its
 workers); :class:`Results` turns reports into one outcome per planned item: ``passed``,
-``failed``, ``skipped``, ``waived``, or ``not run``. :func:`verdict` turns a callback's
-outcomes into its verdict.
+``failed``, ``skipped``, ``waived``, or ``not run`` (no report: deselected or never reached;
+or a report whose record says ``not run``, with the reason in ``detail``: the callback was
+halted, or the run reached its bound). :func:`verdict` turns a callback's outcomes into its
+verdict.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ def _apply(entry: Entry, report: pytest.TestReport, record: dict[str, Any]) -> N
         entry.outcome = PASSED
         entry.detail = record.get("note")
         entry.stale_waiver = bool(record.get("stale_waiver"))
+    elif report.skipped and record.get("outcome") == NOT_RUN:
+        entry.outcome = NOT_RUN  # the kit did not run it, and says why (a halt, the bound)
+        entry.detail = record.get("note")
     elif report.skipped and hasattr(report, "wasxfail"):
         entry.outcome = WAIVED
         entry.failure = record.get("failure")

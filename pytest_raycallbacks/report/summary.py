@@ -2,8 +2,8 @@
 
 Each block gives the verdict, the counts of passed / failed / skipped / waived / not-run
 checks, the clusters used (fake; live with physical or simulated GPUs), and for every
-failed check its id, where it ran, its rule and the first lines of what happened; then
-stale waivers and skipped checks with their reasons.
+failed check its id, where it ran, its rule and the first lines of what happened; the
+advice passing checks gave; then stale waivers and skipped checks with their reasons.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any, Final
 from .results import (
     FAILED,
     NOT_RUN,
+    PASSED,
     SKIPPED,
     WAIVED,
     Entry,
@@ -65,6 +66,7 @@ def render(
                 )
                 for text in _happened(entry)[:_HAPPENED_LINES]:
                     lines.append((f"        {text}", {}))
+        lines.extend(_advice(entries))
         for entry in entries:
             if entry.outcome == WAIVED:
                 lines.append(
@@ -84,14 +86,36 @@ def render(
         lines.extend(_skipped(entries))
         if extra is not None:
             lines.extend(extra(spec))
-        not_run = counted[NOT_RUN]
-        if not_run:
-            lines.append(
-                (
-                    f"    {not_run} check(s) did not run (deselected, or the run stopped early)",
-                    {"yellow": True},
-                )
-            )
+        lines.extend(_not_run(entries))
+    return lines
+
+
+def _not_run(entries: list[Entry]) -> list[tuple[str, dict[str, bool]]]:
+    """Not-run checks grouped by the reason the kit gave (a halted callback, the run's
+    bound), then those without one (deselected, or the run stopped early)."""
+    by_reason: dict[str, int] = {}
+    for entry in entries:
+        if entry.outcome == NOT_RUN:
+            reason = (entry.detail or "").splitlines()[0] if entry.detail else ""
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+    lines = []
+    for reason, n in by_reason.items():
+        if reason:
+            lines.append((f"    {n} check(s) not run: {reason.removeprefix('not run: ')}", {}))
+        else:
+            text = f"    {n} check(s) did not run (deselected, or the run stopped early)"
+            lines.append((text, {}))
+    return [(text, {"yellow": True}) for text, _ in lines]
+
+
+def _advice(entries: list[Entry]) -> list[tuple[str, dict[str, bool]]]:
+    """One line per passed check that gave advice (``record["advice"]``)."""
+    lines = []
+    for entry in entries:
+        advice = (entry.record or {}).get("advice") if entry.outcome == PASSED else None
+        if advice:
+            text = str(advice).removeprefix("advice: ")
+            lines.append((f"    advice {entry.plan.check} [{entry.plan.cluster}]: {text}", {}))
     return lines
 
 

@@ -207,6 +207,7 @@ def test_a_good_subclass_is_certified_on_fake_and_live(tmp_path: Path) -> None:
         "loading.shippable",
         "cluster.initialize-node",
         "cluster.placement-group",
+        "cluster.final-group-has-model",
         "cluster.runtime-env",
         "cluster.in-worker",
     }

@@ -19,6 +19,9 @@ RULES_COVERED_ELSEWHERE = {
     # loading.fresh-interpreter needs a conftest.py in the user's folder:
     # test_fresh_interpreter.py builds that project.
     "loading.fresh-interpreter",
+    # loading.shippable fails only where Ray pickles the object (a CallbackBase instance;
+    # a spec gets advice): test_callbackbase_kit.py's Unpicklable class.
+    "loading.shippable",
 }
 
 

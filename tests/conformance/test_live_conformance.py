@@ -42,6 +42,7 @@ def test_a_portable_callback_is_certified_on_fake_and_live(run: KitRun) -> None:
         "loading.shippable",
         "cluster.initialize-node",
         "cluster.placement-group",
+        "cluster.final-group-has-model",
         "cluster.runtime-env",
         "cluster.in-worker",
     }

@@ -1,7 +1,7 @@
-"""The object store's fixtures, until ``pytest_raycallbacks.plugin`` exposes them;
-``pytester`` for the fixture's own test (registered by hand: pytest only accepts
-``pytest_plugins`` in the top-level conftest); and a guard that fails any test here that
-looks up or connects to an address off the loopback."""
+"""``pytester`` for the fixture's own test (registered by hand: pytest only accepts
+``pytest_plugins`` in the top-level conftest), and a guard that fails any test here that
+looks up or connects to an address off the loopback. The fixtures (``s3_object_store``,
+``raycallbacks_s3_server``) come from the plugin."""
 
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_raycallbacks.object_store.fixture import (  # noqa: F401
-    raycallbacks_s3_server,
-    s3_object_store,
-)
 from tests.object_store.network_guard import loopback_only
 
 

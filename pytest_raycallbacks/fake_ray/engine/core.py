@@ -68,7 +68,10 @@ class EngineCore:
         self.name = name
         self.address = f"fake-ray://{name}"
         self.namespace = namespace or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.address}/{seed}"))
-        self.connected = True
+        self._connected = True
+        #: How many times the driver has connected; the n-th connection is job n, as in
+        #: Ray, where every ``ray.init()`` after a ``ray.shutdown()`` starts a new job.
+        self.connections = 1
         self.closed = False
         self._nodes: list[Node] = []
         self._by_id: dict[str, Node] = {}
@@ -177,6 +180,22 @@ class EngineCore:
                 f"the fake Ray cluster {self.name!r} is closed; objects and handles from it "
                 "cannot be used any more"
             )
+
+    @property
+    def connected(self) -> bool:
+        """Whether the driver is connected (``ray.is_initialized()``)."""
+        return self._connected
+
+    @connected.setter
+    def connected(self, value: bool) -> None:
+        if value and not self._connected:
+            self.connections += 1
+        self._connected = value
+
+    @property
+    def job_id(self) -> str:
+        """The driver's job id now: the hex of the connection number, little-endian."""
+        return self.connections.to_bytes(4, "little").hex()
 
     def require_connected(self, api: str) -> None:
         if not self.connected:

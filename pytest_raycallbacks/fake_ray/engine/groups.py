@@ -7,7 +7,7 @@ decides the nodes; each bundle's GPU devices are taken from its node in bundle o
 Ray does). A group that cannot be placed now says why in its ``scheduling_state``
 (``NO_RESOURCES`` when the cluster could hold it once resources free up, ``INFEASIBLE``
 when no set of alive nodes ever could:
-:func:`reference_runner.placement_feasibility.placeable_on_totals`, the rule
+:func:`reference_runner.placement_feasibility.never_placed`, the rule
 ``initialize_node`` applies on live clusters too). Removing a group gives its resources
 back, fails its ``ready()`` objects with ``TaskPlacementGroupRemoved``, kills the tasks
 running in it (Ray retries them, and they then wait forever) and its actors.
@@ -36,7 +36,7 @@ from pytest_raycallbacks.fake_ray.resources import (
     subtract,
     to_units,
 )
-from reference_runner.placement_feasibility import placeable_on_totals
+from reference_runner.placement_feasibility import never_placed
 
 from .core import EngineCore
 
@@ -108,8 +108,8 @@ class EngineGroups(EngineCore):
         placed = plan(todo, group.strategy, nodes, soft_target_node_id=group.soft_target_node_id)
         if placed is None:
             # The rule initialize_node applies on live clusters too (one rule, shared).
-            feasible = placeable_on_totals(group.bundles, group.strategy, self._alive)
-            group.scheduling_state = "NO_RESOURCES" if feasible else "INFEASIBLE"
+            never = never_placed(group.bundles, group.strategy, self._alive)
+            group.scheduling_state = "NO_RESOURCES" if never is None else "INFEASIBLE"
             return False
         allocs = _gpu_allocations(todo, placed)
         for i, bundle in enumerate(todo):

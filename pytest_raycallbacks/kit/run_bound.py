@@ -1,0 +1,133 @@
+"""The worst case a conformance run can take, stated before it starts.
+
+:func:`run_bound` adds up, from the settings and the planned items alone, the longest each
+part of the run may take when every piece of user code takes as long as its bound allows
+(docs/design.md §Bounds on user code):
+
+* ``admission``: the configure-time import probes (all specs at once), the probe server's
+  start included;
+* per callback: importing it in the test process (the import limit), its fresh-interpreter
+  probe, one bounded call (a constructor) per check on the driver, and per cluster
+  :data:`SCENARIO_RUNS` ``initialize_node`` runs of six calls each plus one run with the
+  unknown phase names, each at :func:`conformance.bounds.scenario_bound_s`; on the live
+  cluster also one run inside a Ray worker per live check;
+* ``chain``: one run per order tried (``--raycallbacks-chain``);
+* ``cluster start``: the live cluster's start timeout (the fake cluster starts inside each
+  run, counted there).
+
+The kit enforces it with a :class:`~conformance.bounds.RunBudget`: a check, or a scenario
+inside one, that could overrun what is left is not started and is recorded as not run
+("the run reached its bound of N s"), so the run ends within the bound and the certificate
+is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import pytest
+
+if TYPE_CHECKING:
+    from conformance.bounds import RunBudget
+
+    from .plan import ItemPlan
+    from .settings import KitSettings
+
+#: ``initialize_node`` runs of six calls a callback gets per cluster: two lifecycles, each
+#: fault with and without the callback, and room for runs checks add later.
+SCENARIO_RUNS: Final = 10
+#: Phase names besides the generated ones that ``phases.unknown-names`` may add to its run.
+UNKNOWN_NAMES_ALLOWANCE: Final = 16
+#: Longest a live check's run inside a Ray worker may take, beyond 4x the timeout.
+LIVE_WORKER_RUN_S: Final = 60.0
+
+
+@dataclass(frozen=True)
+class RunBound:
+    """The stated worst case: ``bound_s`` and what it is made of (``parts``, in seconds)."""
+
+    bound_s: float
+    parts: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"bound_s": self.bound_s, "parts": dict(self.parts)}
+
+
+def run_bound(
+    settings: KitSettings, plans: Iterable[ItemPlan], *, import_limit_s: float
+) -> RunBound:
+    """The worst case of a run of ``plans`` (see the module docstring)."""
+    from conformance.bench import PLACEMENT_WAIT_S
+    from conformance.bounds import (
+        PHASE_CALLS,
+        call_bound_s,
+        probe_bound_s,
+        scenario_bound_s,
+    )
+    from conformance.context import Settings
+
+    timeout = settings.timeout_s
+    placement = min(PLACEMENT_WAIT_S, timeout)
+    download = max(timeout, placement)
+    unknown = Settings().unknown_phase_names + UNKNOWN_NAMES_ALLOWANCE
+
+    def scenario(calls: int) -> float:
+        return scenario_bound_s(timeout, placement, download, calls=calls)
+
+    planned = list(plans)
+    parts: dict[str, float] = {"admission": probe_bound_s(import_limit_s, timeout, startup=True)}
+    for spec in settings.specs:
+        mine = [p for p in planned if p.spec == spec]
+        clusters = {p.cluster for p in mine} - {"local"}
+        local = sum(1 for p in mine if p.cluster == "local")
+        total = (
+            import_limit_s + probe_bound_s(import_limit_s, timeout) + local * call_bound_s(timeout)
+        )
+        for _cluster in clusters:
+            total += SCENARIO_RUNS * scenario(2 * PHASE_CALLS) + scenario(2 * PHASE_CALLS + unknown)
+        live_items = sum(1 for p in mine if p.cluster == "live")
+        total += live_items * max(4 * timeout, LIVE_WORKER_RUN_S)
+        parts[spec] = total
+    if settings.chain:
+        from conformance.chain import orders
+
+        runs = 1 + len(orders(settings.specs))
+        parts["chain"] = runs * scenario(PHASE_CALLS * (len(settings.specs) + 1))
+    if "live" in settings.clusters:
+        from pytest_raycallbacks.live.config import config_from_env
+
+        parts["cluster start"] = config_from_env().start_timeout_s
+    rounded = {name: round(seconds, 1) for name, seconds in parts.items()}
+    return RunBound(bound_s=float(round(sum(parts.values()))), parts=rounded)
+
+
+class RunClock:
+    """The kit's plugin that keeps the budget's clock to the kit's own work: the time other
+    tests of the session take (items outside the ``raycallbacks`` collector) is excluded."""
+
+    def __init__(self, budget: RunBudget) -> None:
+        self.budget = budget
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        from .collection import SUITE_NAME
+
+        if item.nodeid.startswith(f"{SUITE_NAME}::"):
+            return (yield)
+        start = time.monotonic()
+        try:
+            return (yield)
+        finally:
+            self.budget.exclude(time.monotonic() - start)
+
+
+def bound_line(bound: RunBound, budget: RunBudget) -> str:
+    """The summary's line: ``worst case for this run: 812 s (took 9 s)``, saying so when
+    the run reached it."""
+    line = f"worst case for this run: {bound.bound_s:g} s (took {budget.elapsed_s():.0f} s)"
+    if budget.reached:
+        line += f"; {budget.reason.removeprefix('not run: ')}: the checks after it did not run"
+    return line
