@@ -19,10 +19,10 @@ from typing import Any, Final
 
 from reference_runner import CallbackTimeoutError
 
-from .bounds import PHASE_CALLS, CheckNotRun, deadline_passed, scenario_bound_s
+from .bounds import CheckNotRun, deadline_passed, scenario_bound_s
 from .cluster_api import FAULTS, Cluster
 from .context import Settings
-from .harness import InitializeTimeoutError, Run, run_scenario
+from .harness import InitializeTimeoutError, Run, run_scenario, user_calls
 from .registry import CALLBACKBASE
 from .subject import Subject
 
@@ -92,11 +92,9 @@ class Bench:
         if budget is not None:
             timeout = self.settings.timeout_s
             placement = min(placement_s, timeout)
-            extra = sum(len(names) for names in (extra_phases or {}).values())
+            calls = user_calls(callback is not None, extra_phases)
             budget.require(
-                scenario_bound_s(
-                    timeout, placement, max(timeout, placement), calls=2 * PHASE_CALLS + extra
-                )
+                scenario_bound_s(timeout, placement, max(timeout, placement), calls=calls)
             )
 
     def _cached(self, key: str, make: Callable[[], Run]) -> Run:

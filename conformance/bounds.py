@@ -33,7 +33,8 @@ PHASE_CALLS: Final = 6
 DOWNLOAD_ROUNDS: Final = 4
 #: Placement-group waits in one ``initialize_node`` (one per group served).
 PLACEMENT_WAITS: Final = 3
-#: The system's own work in one scenario on the in-memory cluster (starting it, tasks).
+#: The system's own work in one scenario on the in-memory cluster (starting it, tasks, the
+#: kit's own callbacks such as the neighbour, which return at once).
 SCENARIO_OVERHEAD_S: Final = 5.0
 #: Checks whose rule a passed deadline breaks: they still judge a halted callback.
 DEADLINE_RULE: Final = "errors.within-timeout"
@@ -137,10 +138,10 @@ def scenario_bound_s(
     placement_timeout_s: float,
     download_timeout_s: float,
     *,
-    calls: int = 2 * PHASE_CALLS,
+    calls: int = PHASE_CALLS,
 ) -> float:
-    """Longest one ``initialize_node`` run can take when each of its ``calls`` callback calls,
-    placement waits and download rounds takes as long as it may."""
+    """Longest one ``initialize_node`` run can take when each of its ``calls`` calls of user
+    callbacks, placement waits and download rounds takes as long as it may."""
     return (
         calls * call_bound_s(timeout_s)
         + PLACEMENT_WAITS * placement_timeout_s

@@ -97,20 +97,21 @@ def initialize_bounded(
     timeout_s: float,
     placement_timeout_s: float,
     *,
-    extra_calls: int = 0,
+    calls: int | None = None,
     where: Callable[[], str] | None = None,
 ) -> InitializeNodeOutput:
     """``initialize_node(config)`` with every wait bounded by the kit's timeouts, and the
     whole of it too: it runs on a thread and event loop of its own
     (:func:`conformance.deadline.call_with_deadline`), abandoned past
-    :func:`conformance.bounds.scenario_bound_s` (six calls per callback plus
-    ``extra_calls``), when :class:`InitializeTimeoutError` says where it was (``where()``)."""
+    :func:`conformance.bounds.scenario_bound_s` for ``calls`` calls of user callbacks
+    (default: six per callback), when :class:`InitializeTimeoutError` says where it was
+    (``where()``)."""
     download_timeout_s = max(timeout_s, placement_timeout_s)
     bound_s = scenario_bound_s(
         timeout_s,
         placement_timeout_s,
         download_timeout_s,
-        calls=PHASE_CALLS * len(config.callbacks) + extra_calls,
+        calls=PHASE_CALLS * len(config.callbacks) if calls is None else calls,
     )
 
     def run() -> InitializeNodeOutput:
@@ -142,6 +143,14 @@ class InitializeTimeoutError(TimeoutError):
             + ": something the per-call bounds do not cover blocked (an object the callback "
             "returned or stored that blocks when read?)"
         )
+
+
+def user_calls(with_callback: bool, extra_phases: Mapping[str, Sequence[str]] | None) -> int:
+    """Calls of user code in one scenario: six phases plus the extra phase names, or none
+    for a baseline (the neighbour is the kit's own and returns at once)."""
+    if not with_callback:
+        return 0
+    return PHASE_CALLS + sum(len(names) for names in (extra_phases or {}).values())
 
 
 def where_in(recorder: Recorder | None) -> str:
@@ -200,7 +209,7 @@ def run_scenario(
                 config,
                 timeout_s,
                 placement_timeout_s,
-                extra_calls=sum(len(names) for names in (extra_phases or {}).values()),
+                calls=user_calls(recorder is not None, extra_phases),
                 where=lambda: where_in(recorder),
             )
         except Exception as exc:

@@ -32,7 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from .probe_host import FORK_S, KILL_WAIT_S, STARTUP_S, Probe, describe_stage, server_for
+from .probe_host import (
+    FORK_S,
+    KILL_WAIT_S,
+    STARTUP_S,
+    Probe,
+    describe_stage,
+    probe_env,
+    probe_path,
+    shared_server,
+)
 
 #: Longest wait for an answer beyond the probe's own deadlines (the deadline thread ends
 #: every probe well before; this only guards against that thread being gone).
@@ -216,13 +225,16 @@ def start_probe(
             encoding="utf-8",
         )
     request = {
+        "cwd": cwd,
+        "path": probe_path(import_paths),
+        "env": probe_env(import_paths),  # as it is now: the server's is from its start
         "spec": spec,
         "module": module_name,
         "construct": construct,
         "blob": blob_path,
         "build": build_path,
     }
-    probe = server_for(cwd, import_paths).submit(
+    probe = shared_server().submit(
         request,
         folder,
         import_limit_s=import_limit_s,

@@ -1,9 +1,10 @@
 """The kit's side of the probe server (:mod:`conformance.probe_server`): start it, hand it
 probes, enforce their deadlines, collect their answers.
 
-One :class:`ProbeServer` per run (per folder and import paths): the first probe starts it
+One :class:`ProbeServer` per process (:func:`shared_server`): the first probe starts it
 (about one interpreter start with ``reference_runner`` and Ray's cloudpickle imported), every
-probe after that costs a ``fork``. A daemon *deadline thread* per server reads the server's
+probe after that costs a ``fork``; each request carries the child's working folder,
+``sys.path`` head (:func:`probe_path`) and environment, so one server serves every folder. A daemon *deadline thread* per server reads the server's
 reports and owns every deadline, so no deadline depends on anyone waiting for the answer:
 
 * until the child reports its first stage: :data:`STARTUP_S` while the server starts, else
@@ -304,7 +305,7 @@ class ProbeServer:
 
 # ---------------------------------------------------------------------------------- registry
 
-_servers: dict[tuple[str, ...], ProbeServer] = {}
+_servers: dict[str, ProbeServer] = {}
 _registry_lock = threading.Lock()
 
 
@@ -319,20 +320,25 @@ def probe_env(import_paths: tuple[str, ...]) -> dict[str, str]:
     return env
 
 
-def server_for(cwd: str, import_paths: tuple[str, ...]) -> ProbeServer:
-    """The run's probe server for ``cwd`` and ``import_paths`` (started on first use; one
-    that died is replaced; idle servers for other folders are closed)."""
-    env = probe_env(import_paths)
-    key = (sys.executable, os.path.abspath(cwd), env["PYTHONPATH"])
+def probe_path(import_paths: tuple[str, ...]) -> list[str]:
+    """The head of ``sys.path`` in a fresh ``python -c`` started with
+    :func:`probe_env`: ``''`` (the working folder), then each ``PYTHONPATH`` entry made
+    absolute, without duplicates; the server appends the standard entries."""
+    entries = filter(None, probe_env(import_paths)["PYTHONPATH"].split(os.pathsep))
+    return ["", *dict.fromkeys(os.path.abspath(entry) for entry in entries)]
+
+
+def shared_server() -> ProbeServer:
+    """This process's probe server (started on first use; one that died is replaced). One
+    serves every folder and set of import paths: each child takes its working folder,
+    ``sys.path`` head and environment from its request."""
     with _registry_lock:
-        server = _servers.get(key)
+        server = _servers.get(sys.executable)
         if server is not None and server.dead is None:
             return server
-        for other_key, other in list(_servers.items()):
-            if other_key == key or not other.busy:
-                _servers.pop(other_key)
-                other.close()
-        server = _servers[key] = ProbeServer(cwd, env)
+        if server is not None:
+            server.close()
+        server = _servers[sys.executable] = ProbeServer(os.getcwd(), probe_env(()))
         return server
 
 

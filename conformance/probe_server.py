@@ -20,7 +20,10 @@ group it kills was never reused. On end of input (the kit closed the pipe or die
 kills the groups of the children still running, reaps them and exits.
 
 Protocol: one JSON object per line. In (stdin): a probe request ``{"id", "spec", "module",
-"construct", "blob", "build", "result", "output"}`` or ``{"kill": id}``. Out (stdout, each
+"construct", "blob", "build", "result", "output", "env", "cwd", "path"}`` (the child's
+environment, the kit's as it is when the probe starts; its working folder; the head of its
+``sys.path``, ``''`` and the deliberate import paths, before the standard entries) or
+``{"kill": id}``. Out (stdout, each
 line shorter than ``PIPE_BUF`` so children and server never interleave): ``ready``,
 ``forked`` (``id``, ``pid``), ``stage`` (``id``, ``stage``), ``exited`` (``id``, ``status``:
 exit code, or minus the signal number), ``fork-error``.
@@ -188,7 +191,12 @@ def _write(path: str, answer: dict[str, Any]) -> None:
     os.replace(partial, path)
 
 
-def _child(request: dict[str, Any], inherited: list[int], ray: tuple[set[str], list[str]]) -> None:
+def _child(
+    request: dict[str, Any],
+    inherited: list[int],
+    ray: tuple[set[str], list[str]],
+    base_path: list[str],
+) -> None:
     """The forked child: isolate it, run the stages, write the answer, exit (never returns)."""
     status = 0
     try:
@@ -200,6 +208,13 @@ def _child(request: dict[str, Any], inherited: list[int], ray: tuple[set[str], l
                 ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if request.get("env") is not None:  # the kit's environment now, not at server start
+            os.environ.clear()
+            os.environ.update(request["env"])
+        if request.get("cwd"):
+            os.chdir(request["cwd"])
+        if request.get("path") is not None:  # as a fresh python -c there would have it
+            sys.path[:] = [*request["path"], *(p for p in base_path if p not in request["path"])]
         proto = os.dup(1)  # not inheritable: the user's subprocesses never get it
         for fd in inherited:
             os.close(fd)
@@ -224,8 +239,9 @@ def _child(request: dict[str, Any], inherited: list[int], ray: tuple[set[str], l
 
 
 class _Server:
-    def __init__(self, ray: tuple[set[str], list[str]]) -> None:
+    def __init__(self, ray: tuple[set[str], list[str]], base_path: list[str]) -> None:
         self.ray = ray
+        self.base_path = base_path
         self.children: dict[int, tuple[int, int | None]] = {}  # pid -> (request id, pidfd)
         self.buffer = b""
         self.open = True
@@ -249,7 +265,7 @@ class _Server:
             _send(1, {"event": "fork-error", "id": request["id"], "error": str(exc)})
             return
         if pid == 0:
-            _child(request, self.fds(), self.ray)
+            _child(request, self.fds(), self.ray, self.base_path)
         with contextlib.suppress(OSError):  # the child did it first, or already exited
             os.setpgid(pid, pid)
         pidfd = None
@@ -319,7 +335,9 @@ def main() -> None:
             "startup_s": time.perf_counter() - start,
         },
     )
-    _Server((ray_group, ray_paths)).serve()
+    own = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    base_path = [p for p in sys.path if p and p not in own]  # the standard entries
+    _Server((ray_group, ray_paths), base_path).serve()
 
 
 if __name__ == "__main__" and MARKER in sys.argv:

@@ -179,7 +179,8 @@ class Subject:
 
     def fresh(self) -> Callable[..., Any]:
         """A callable in its initial state: a new instance for a class spec, else the
-        object the spec names (a function, or a module-level instance as loaded)."""
+        object the spec names (a function, or a module-level instance as loaded). Raises
+        :class:`~conformance.bounds.CheckNotRun` for a halted class spec."""
         if self.is_class:
             if self._halt is not None:
                 raise CheckNotRun(self._halt.summary)

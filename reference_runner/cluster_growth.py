@@ -77,6 +77,12 @@ def _ask_gcs(address: str) -> Growth:
 
     if not internal_kv._internal_kv_initialized():  # type: ignore[no-untyped-call]
         return Growth("unknown", f"this process has no connection to the GCS at {address}")
+    client = internal_kv.internal_kv_get_gcs_client()  # type: ignore[no-untyped-call]
+    connected = str(getattr(client, "address", address))
+    if connected != address:
+        return Growth(
+            "unknown", f"this process is connected to the GCS at {connected}, not at {address}"
+        )
 
     def read(key: bytes, namespace: bytes | None = None) -> bytes | None:
         value = internal_kv._internal_kv_get(key, namespace=namespace)

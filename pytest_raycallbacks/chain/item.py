@@ -79,7 +79,18 @@ def chain_check(request: pytest.FixtureRequest) -> None:
         except CallbackLoadError as exc:
             record["skipped"] = f"{spec} does not load ({exc}); see its loading checks"
             pytest.skip(record["skipped"])
+        halt = kit.subject(spec).halted
+        if halt is not None:  # the kit runs no more of its code
+            record["skipped"] = halt.summary
+            pytest.skip(record["skipped"])
     settings = kit.check_settings(request.getfixturevalue("tmp_path_factory"))
+    if settings.budget is not None:  # the run's bound (docs/design.md §Bounds on user code)
+        from pytest_raycallbacks.kit.run_bound import chain_bound_s
+
+        if settings.budget.remaining_s() < chain_bound_s(run.specs, settings.timeout_s):
+            settings.budget.reached = True
+            record["skipped"] = settings.budget.reason
+            pytest.skip(record["skipped"])
     cluster = kit.cluster(CLUSTER, request)
     if cluster is None:
         raise RuntimeError(f"the kit gave no {CLUSTER!r} cluster for the chain check")

@@ -4,7 +4,10 @@
 builds the check's context (the callback, the cluster, the settings), runs the check and
 turns the outcome into pytest's: a broken rule fails with the check's message (no
 traceback: the message says what was expected, what happened and how to fix it); a waived
-failure is an ``xfail``; a check that cannot judge is a skip; a waived check that passes
+failure is an ``xfail``; a check that cannot judge is a skip; a check the kit does not run (the
+callback is halted, or the run's bound has no room for it: docs/design.md §Bounds on user
+code) is a skip recorded as ``not run``, with the reason; a deadline that passes while the
+check runs is that check's failure; a waived check that passes
 warns with :class:`StaleWaiverWarning`. A passing check may return advice
 (:class:`conformance.Advice`), recorded as ``record["advice"]`` for the summary and the
 certificate. Everything is also written to the item's record, which the certificate and the
@@ -172,7 +175,10 @@ class CheckRun:
         restore(state, ray=False)
         reconnect = getattr(self.cluster, "reconnect", None)
         if reconnect is not None:
-            reconnect()
+            try:
+                reconnect()
+            except Exception as exc:  # the next check that needs the cluster says why
+                self.record["restore_error"] = f"{type(exc).__name__}: {exc}"
 
     def _fail(self, check: Check, failure: CheckFailed, waiver: Waiver | None) -> None:
         self.record.update(outcome="failed", failure=failure.as_dict())

@@ -8,9 +8,10 @@ part of the run may take when every piece of user code takes as long as its boun
   start included;
 * per callback: importing it in the test process (the import limit), its fresh-interpreter
   probe, one bounded call (a constructor) per check on the driver, and per cluster
-  :data:`SCENARIO_RUNS` ``initialize_node`` runs of six calls each plus one run with the
-  unknown phase names, each at :func:`conformance.bounds.scenario_bound_s`; on the live
-  cluster also one run inside a Ray worker per live check;
+  :data:`SCENARIO_RUNS` ``initialize_node`` runs of six calls each, one run with the unknown
+  phase names and one run without the callback per fault, each at
+  :func:`conformance.bounds.scenario_bound_s`; on the live cluster also one run inside a Ray
+  worker per live check;
 * ``chain``: one run per order tried (``--raycallbacks-chain``);
 * ``cluster start``: the live cluster's start timeout (the fake cluster starts inside each
   run, counted there).
@@ -36,9 +37,10 @@ if TYPE_CHECKING:
     from .plan import ItemPlan
     from .settings import KitSettings
 
-#: ``initialize_node`` runs of six calls a callback gets per cluster: two lifecycles, each
-#: fault with and without the callback, and room for runs checks add later.
-SCENARIO_RUNS: Final = 10
+#: ``initialize_node`` runs of six calls a callback gets per cluster: two lifecycles, one per
+#: fault, and room for runs checks add later (the runs without the callback, one per fault,
+#: are counted apart: they run none of its code).
+SCENARIO_RUNS: Final = 6
 #: Phase names besides the generated ones that ``phases.unknown-names`` may add to its run.
 UNKNOWN_NAMES_ALLOWANCE: Final = 16
 #: Longest a live check's run inside a Ray worker may take, beyond 4x the timeout.
@@ -67,6 +69,7 @@ def run_bound(
         probe_bound_s,
         scenario_bound_s,
     )
+    from conformance.cluster_api import FAULTS
     from conformance.context import Settings
 
     timeout = settings.timeout_s
@@ -87,21 +90,32 @@ def run_bound(
             import_limit_s + probe_bound_s(import_limit_s, timeout) + local * call_bound_s(timeout)
         )
         for _cluster in clusters:
-            total += SCENARIO_RUNS * scenario(2 * PHASE_CALLS) + scenario(2 * PHASE_CALLS + unknown)
+            total += SCENARIO_RUNS * scenario(PHASE_CALLS) + scenario(PHASE_CALLS + unknown)
+            total += len(FAULTS) * scenario(0)
         live_items = sum(1 for p in mine if p.cluster == "live")
         total += live_items * max(4 * timeout, LIVE_WORKER_RUN_S)
         parts[spec] = total
     if settings.chain:
-        from conformance.chain import orders
-
-        runs = 1 + len(orders(settings.specs))
-        parts["chain"] = runs * scenario(PHASE_CALLS * (len(settings.specs) + 1))
+        parts["chain"] = chain_bound_s(settings.specs, timeout)
     if "live" in settings.clusters:
         from pytest_raycallbacks.live.config import config_from_env
 
         parts["cluster start"] = config_from_env().start_timeout_s
     rounded = {name: round(seconds, 1) for name, seconds in parts.items()}
     return RunBound(bound_s=float(round(sum(parts.values()))), parts=rounded)
+
+
+def chain_bound_s(specs: tuple[str, ...], timeout_s: float) -> float:
+    """Longest the chain check can take: one run per order it tries (the given one and
+    :func:`conformance.chain.orders`), each with six calls of every callback."""
+    from conformance.bench import PLACEMENT_WAIT_S
+    from conformance.bounds import PHASE_CALLS, scenario_bound_s
+    from conformance.chain import orders
+
+    placement = min(PLACEMENT_WAIT_S, timeout_s)
+    runs = 1 + len(orders(specs))
+    calls = PHASE_CALLS * len(specs)
+    return runs * scenario_bound_s(timeout_s, placement, max(timeout_s, placement), calls=calls)
 
 
 class RunClock:

@@ -4,7 +4,10 @@
 ``--raycallbacks-conformance`` (or its ini key) names callbacks. It
 
 * makes the specs importable from where the user runs pytest (invocation folder and rootdir
-  on ``sys.path``);
+  on ``sys.path``), after a bounded probe in a fresh interpreter admitted each (:mod:`.admission`:
+  a spec whose import hangs or ends the interpreter is never imported here);
+* states the run's worst case and holds the run to it (:mod:`.run_bound`; docs/design.md
+  §Bounds on user code);
 * adds the conformance items (:mod:`.collection`) to whatever else pytest collected (also
   when nothing else was collected), before ``-k``/``-m`` deselection;
 * keeps one :class:`~conformance.Subject` per spec (with its ``callback_kwargs``), one

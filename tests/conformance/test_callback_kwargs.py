@@ -74,3 +74,39 @@ def test_the_hash_ignores_order_and_secrets_but_not_values() -> None:
     assert kwargs_sha256({"b": [1, 2], "a": 1, "token": "two"}) == base
     assert kwargs_sha256({"a": 1, "b": [2, 1], "token": "one"}) != base
     assert kwargs_sha256({}) != base
+
+
+def test_the_plugin_exposes_the_s3_fixtures_without_importing_moto_boto3_or_ray() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest_raycallbacks.plugin as p\n"
+        "assert {'s3_object_store', 'raycallbacks_s3_server'} <= set(p.__all__)\n"
+        "print(sorted(m for m in ('ray', 'moto', 'boto3', 'botocore') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_verify_compares_the_deploys_kwargs_with_the_certified_hash() -> None:
+    from pytest_raycallbacks.verify import kwargs_findings
+
+    certified = {"paths": [["s3://b/p", "/d"]], "hf_token": "old"}
+    entries = [
+        {"spec": "m:Cb", "style": "callbackbase", **certificate_record(certified)},
+        {"spec": "m.plain", "style": "callback"},
+    ]
+    rotated = {"paths": [["s3://b/p", "/d"]], "hf_token": "new"}
+    assert kwargs_findings(entries, {"m:Cb": rotated}) == []
+    (none,) = kwargs_findings(entries, {})
+    assert "none were given" in none.what and "old" not in none.what
+    (other,) = kwargs_findings(entries, {"m:Cb": {"paths": []}})
+    assert 'the deploy\'s are {"paths": []}' in other.what
+    found = kwargs_findings(entries, {"m:Cb": certified, "m.plain": {"a": 1}, "x:Y": {}})
+    assert [(f.spec, f.what.split(",")[0]) for f in found] == [
+        ("x:Y", "callback_kwargs given for it"),
+        ("m.plain", "callback_kwargs given"),
+    ]

@@ -36,24 +36,7 @@ def callback(phase, config, data):
         return {"extra_init_kwargs": {"max_model_len": 4096}}
     return None
 """
-#: A callback whose first call announces itself (``$RAYCALLBACKS_TEST_INSIDE`` names a file
-#: to create) and lasts a while: an interrupt sent then lands inside the callback's code.
-SLOW_ONCE_CALLBACK = """
-import os
-import time
-
-
-def callback(phase, config, data):
-    flag = os.environ.get("RAYCALLBACKS_TEST_INSIDE")
-    if flag and not os.path.exists(flag):
-        open(flag, "w").close()
-        time.sleep(3)
-    if phase == "pre_engine_init":
-        return {"extra_init_kwargs": {"max_model_len": 4096}}
-    return None
-"""
 SPEC = "interruptedcb.callback"
-INSIDE_ENV = "RAYCALLBACKS_TEST_INSIDE"
 HEADER = "raycallbacks: certifying"
 #: How long a run may take to reach a moment, to exit after a signal, to leave nothing.
 REACH_S = 180.0
@@ -65,13 +48,11 @@ STEADY_S = 2.0
 
 @dataclass
 class RunState:
-    """What the running kit shows: its output so far, its processes, the time since start,
-    and whether the callback's first call has begun (with :data:`SLOW_ONCE_CALLBACK`)."""
+    """What the running kit shows: its output so far, its processes, the time since start."""
 
     output: str
     commands: list[str]
     elapsed_s: float
-    inside: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +74,6 @@ MOMENTS = {
     "live start": Moment("live start", lambda s: raylets(s) >= 2),
     "live checks": Moment("live checks", lambda s: "-live] PASSED" in s.output),
     "teardown": Moment("teardown", lambda s: "[100%]" in s.output),
-    "inside the callback": Moment("inside the callback", lambda s: s.inside),
 }
 
 
@@ -194,14 +174,11 @@ def interrupt_run(
     signals: tuple[str, ...] = ("SIGINT",),
     *,
     between_s: float = 0.5,
-    callback: str = CALLBACK,
 ) -> Interrupted:
-    """Run the kit on ``callback`` in ``project`` (Ray's files under ``root``), send
-    ``signals`` (``between_s`` apart) at ``moment``, and record what happened and what was
-    left."""
+    """Run the kit in ``project`` (Ray's files under ``root``), send ``signals`` (``between_s``
+    apart) at ``moment``, and record what happened and what was left."""
     project.mkdir(parents=True, exist_ok=True)
-    (project / "interruptedcb.py").write_text(callback)
-    inside = project / "inside.flag"
+    (project / "interruptedcb.py").write_text(CALLBACK)
     (project / "pytest.ini").write_text(
         "[pytest]\naddopts = -p no:cacheprovider\nasyncio_default_fixture_loop_scope = function\n"
     )
@@ -211,7 +188,7 @@ def interrupt_run(
         RAYCALLBACKS_RAY_TMPDIR=str(root),
         PYTHONUNBUFFERED="1",
         PYTHONFAULTHANDLER="1",
-        **{MARK_ENV: mark, INSIDE_ENV: str(inside)},
+        **{MARK_ENV: mark},
     )
     command = [sys.executable, "-m", "pytest", "-v", "--raycallbacks-conformance", SPEC]
     command += ["--raycallbacks-cluster", "both", "--raycallbacks-gpus", "simulate"]
@@ -278,8 +255,7 @@ def _send_at(
     while child.poll() is None and time.monotonic() < deadline:
         output = out_path.read_text(errors="replace")
         commands = [c for _, c in run_processes(mark, exclude=child.pid)]
-        inside = (out_path.parent / "inside.flag").exists()
-        state = RunState(output, commands, time.monotonic() - begin, inside)
+        state = RunState(output, commands, time.monotonic() - begin)
         if moment.reached(state):
             reached = True
             break

@@ -1,0 +1,145 @@
+"""The probe server: one warm interpreter per run, a fresh forked child per probe, every
+probe bounded by the kit whatever the module does, nothing left running.
+
+See :mod:`conformance.probe`, :mod:`conformance.probe_host`, :mod:`conformance.probe_server`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import probe_host
+from conformance.probe import ProbeResult, import_probe, start_probe
+from conformance.probe_host import server_for
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "plain.py").write_text(
+        "import os, sys\n"
+        "with open(os.environ['PROBE_LOG'], 'a') as log:\n"
+        "    log.write(f'{os.getpid()} {sys.path[0]!r}\\n')\n"
+        "def callback(phase, config, data):\n    return None\n"
+        "class Slow:\n"
+        "    def __init__(self):\n        import time; time.sleep(3600)\n"
+        "    def __call__(self, phase, config, data):\n        return None\n"
+    )
+    (tmp_path / "hangs.py").write_text(
+        "import subprocess, sys, threading\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'])\n"
+        "open('grandchild.pid', 'w').write(str(child.pid))\n"
+        "threading.Event().wait()\n"
+    )
+    (tmp_path / "exits.py").write_text("import os\nprint('bye')\nos._exit(3)\n")
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def _log(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PROBE_LOG", str(folder / "imports.log"))
+    yield
+    probe_host.close_all()
+
+
+def _probe(folder: Path, spec: str, limit: float = 2.0, **options: Any) -> ProbeResult:
+    module = spec.split(".")[0]
+    if options:
+        return start_probe(
+            spec,
+            module,
+            cwd=str(folder),
+            import_paths=(str(folder),),
+            import_limit_s=limit,
+            timeout_s=limit,
+            **options,
+        ).result()
+    return import_probe(
+        spec, cwd=str(folder), import_paths=(str(folder),), import_limit_s=limit
+    ).result()
+
+
+def test_probes_share_one_server_and_each_imports_the_module_afresh(folder: Path) -> None:
+    first = _probe(folder, "plain.callback")
+    server = server_for(str(folder), (str(folder),))
+    second = _probe(folder, "plain.callback", construct=True)
+    assert server_for(str(folder), (str(folder),)) is server
+    assert first.error is None and second.error is None
+    assert first.style == "callback"
+    imports = (folder / "imports.log").read_text().splitlines()
+    pids = {line.split()[0] for line in imports}
+    assert len(imports) == 2 and len(pids) == 2  # two children, each imported it
+    assert str(server.info["pid"]) not in pids  # never in the server itself
+    assert all(line.split(maxsplit=1)[1] == "''" for line in imports)  # sys.path[0]: cwd
+
+
+def test_a_module_that_blocks_at_import_is_killed_at_the_limit_with_what_it_started(
+    folder: Path,
+) -> None:
+    _probe(folder, "plain.callback")  # the server is warm: time the probe alone
+    start = time.monotonic()
+    result = _probe(folder, "hangs.anything", limit=1.0)
+    took = time.monotonic() - start
+    assert result.timed_out and result.overran == "import"
+    assert result.exit_status == -9
+    assert 1.0 <= took < 5.0
+    grandchild = int((folder / "grandchild.pid").read_text())
+    deadline = time.monotonic() + 5
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(grandchild)  # the child's whole process group went
+
+
+def test_a_module_that_ends_the_interpreter_is_reported_with_its_status(folder: Path) -> None:
+    result = _probe(folder, "exits.callback")
+    assert result.died_in == "import" and result.exit_status == 3
+    assert "exited with status 3 while importing 'exits'" in result.error
+    assert "bye" in result.output
+
+
+def test_a_constructor_that_hangs_is_bounded_by_the_timeout(folder: Path) -> None:
+    result = _probe(folder, "plain.Slow", limit=1.0, construct=True)
+    assert result.overran == "load"
+    assert "did not finish within 1 s" in result.error
+    assert result.import_s is not None  # the child's findings before it was killed
+
+
+def test_closing_the_server_ends_every_probe_still_running(folder: Path) -> None:
+    pending = import_probe(
+        "hangs.anything", cwd=str(folder), import_paths=(str(folder),), import_limit_s=60
+    )
+    deadline = time.monotonic() + 30
+    while not (folder / "grandchild.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server = server_for(str(folder), (str(folder),))
+    server_pid = server.process.pid
+    probe_host.close_all()
+    assert pending.result().error is not None
+    grandchild = int((folder / "grandchild.pid").read_text())
+    time.sleep(0.5)
+    assert not _alive(grandchild)
+    assert not _alive(server_pid)
+
+
+def test_the_server_runs_with_the_deliberate_paths_only(folder: Path) -> None:
+    server = server_for(str(folder), (str(folder),))
+    _probe(folder, "plain.callback")
+    assert server.info["threads"] == 1  # forking is safe: nothing else runs there
+    command = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"raycallbacks-probe-server" in command
+    assert f"--owner={os.getpid()}".encode() in command
+    assert sys.executable.encode() == command[0]
