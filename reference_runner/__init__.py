@@ -16,6 +16,7 @@ from typing import Final
 
 from .config import LLMConfig, PlacementGroupConfig
 from .download import ModelDownloadResult, NodeDownload, download_model
+from .download_check import final_group_missing_model, nodes_missing_model
 from .downloadable import NodeModelDownloadable
 from .errors import (
     CallbackError,
@@ -26,10 +27,12 @@ from .errors import (
     ModelSourceError,
     PlacementGroupTimeoutError,
     RayNotConnectedError,
+    TimeoutCause,
 )
 from .loading import load_callback
 from .node_init import InitializeNodeOutput, initialize_node
 from .phases import PHASES
+from .placement_wait import PlacementGroupInfeasibleError
 from .protocol import Callback
 from .ray_callback_base import (
     CallbackBaseAdapter,
@@ -69,13 +72,17 @@ __all__ = [
     "NodeDownload",
     "NodeModelDownloadable",
     "PlacementGroupConfig",
+    "PlacementGroupInfeasibleError",
     "PlacementGroupTimeoutError",
     "RayCallbackContractError",
     "RayNotConnectedError",
+    "TimeoutCause",
     "TraceEntry",
     "download_model",
+    "final_group_missing_model",
     "initialize_node",
     "is_callback_base_class",
     "load_callback",
+    "nodes_missing_model",
     "resolve_callback_base_class",
 ]

@@ -164,6 +164,18 @@ class FakeRuntimeContext:
         return ray.JobID.from_hex(self.get_job_id())
 
     @property
+    def worker(self) -> Any:
+        """The calling worker, as far as Ray's own logging filter reads it: ``mode`` is
+        ``ray.WORKER_MODE`` inside a fake task or actor and ``ray.SCRIPT_MODE`` in the
+        driver (Ray's ``CoreContextFilter`` reads it on every log line of Ray's loggers)."""
+        import types
+
+        import ray
+
+        mode = ray.WORKER_MODE if self._ctx() is not None else ray.SCRIPT_MODE
+        return types.SimpleNamespace(mode=mode)
+
+    @property
     def was_current_actor_reconstructed(self) -> bool:
         return False
 

@@ -15,6 +15,7 @@ from reference_runner import (
     TINY_MODEL_PATH,
     InitializeNodeOutput,
     LLMConfig,
+    PlacementGroupInfeasibleError,
     PlacementGroupTimeoutError,
     RayNotConnectedError,
     initialize_node,
@@ -91,13 +92,29 @@ def test_accelerator_type_and_explicit_bundles(fake_ray_cluster: FakeRayCluster)
     release(out)
 
 
-def test_infeasible_group_times_out_fast_and_is_released(fake_ray_cluster: FakeRayCluster) -> None:
+def test_infeasible_group_fails_at_once_and_is_released(fake_ray_cluster: FakeRayCluster) -> None:
     config = LLMConfig(model_id=TINY_MODEL_PATH, accelerator_type="H100")
-    with pytest.raises(PlacementGroupTimeoutError) as info:
+    with pytest.raises(PlacementGroupInfeasibleError) as info:
         run(config, placement_group_timeout_s=600)
     message = str(info.value)
+    assert "can never be placed" in message
     assert "accelerator_type:H100" in message and "GPU: 16" in message
+    assert fake_ray_cluster.clock_skipped_s == 0  # no waiting: the cluster cannot grow
+    assert fake_ray_cluster.live_placement_groups == []  # the runner removed its group
+
+
+def test_busy_but_feasible_group_waits_out_its_bound(fake_ray_cluster: FakeRayCluster) -> None:
+    """A group that fits the cluster but not what is free now is waited for, bounded."""
+    from ray.util import placement_group, remove_placement_group
+
+    hog = placement_group([{"GPU": 8}, {"GPU": 8}], strategy="STRICT_SPREAD")
+    ray.get(hog.ready(), timeout=5)
+    config = LLMConfig(model_id=TINY_MODEL_PATH, engine_kwargs={"tensor_parallel_size": 2})
+    with pytest.raises(PlacementGroupTimeoutError) as info:
+        run(config, placement_group_timeout_s=600)
+    assert not isinstance(info.value, PlacementGroupInfeasibleError)
     assert fake_ray_cluster.clock_skipped_s >= 599  # ten minutes of waiting, skipped
+    remove_placement_group(hog)
     assert fake_ray_cluster.live_placement_groups == []  # the runner removed its group
 
 

@@ -182,7 +182,7 @@ def test_infeasible_default_group_fails_within_its_bound(
         )
     assert time.monotonic() - started < 30
     message = str(info.value)
-    assert "not ready after 1.5 s" in message
+    assert "can never be placed" in message  # the local cluster cannot grow: no waiting
     assert message.count("{'GPU': 1.0}") == 16 and "GPU: " in message
 
 
