@@ -93,6 +93,7 @@ class Interrupted:
     reached: bool
     kit_started: bool
     returncode: int
+    #: Seconds from the last signal sent to the exit.
     exit_s: float
     output: str
     certificate: dict[str, Any] | None
