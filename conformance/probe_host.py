@@ -4,8 +4,9 @@ probes, enforce their deadlines, collect their answers.
 One :class:`ProbeServer` per process (:func:`shared_server`): the first probe starts it
 (about one interpreter start with ``reference_runner`` and Ray's cloudpickle imported), every
 probe after that costs a ``fork``; each request carries the child's working folder,
-``sys.path`` head (:func:`probe_path`) and environment, so one server serves every folder. A daemon *deadline thread* per server reads the server's
-reports and owns every deadline, so no deadline depends on anyone waiting for the answer:
+``sys.path`` head (:func:`probe_path`) and environment, so one server serves every folder.
+A daemon *deadline thread* per server reads the server's reports and owns every deadline,
+so no deadline depends on anyone waiting for the answer:
 
 * until the child reports its first stage: :data:`STARTUP_S` while the server starts, else
   :data:`FORK_S`;

@@ -1,11 +1,12 @@
-"""The probe server: one warm interpreter per run that forks a fresh child per probe.
+"""The probe server: one warm interpreter per process that forks a fresh child per probe.
 
-This file is not imported by the kit: :mod:`conformance.probe_host` runs its *source* with
-``python -c`` in the folder the kit was invoked from, with only the deliberate import paths
-on ``PYTHONPATH`` (so ``sys.path`` is ``''``, those paths and the installed packages, as in a
-Ray worker; a file path or ``-m`` would put a kit folder on ``sys.path``). It imports only
-the standard library and ``reference_runner`` (and Ray's cloudpickle, when Ray is installed)
-before it serves; it never imports a user's module itself.
+This file is not imported by the kit: :mod:`conformance.probe_host` runs it with a
+``python -c`` bootstrap (a file path or ``-m`` would put a kit folder on ``sys.path``). It
+imports only the standard library and ``reference_runner`` (and Ray's cloudpickle, when Ray
+is installed) before it serves; it never imports a user's module itself. Each child then
+takes, from its request, what a fresh ``python -c`` in the kit's folder would have: the
+environment, the working folder and a ``sys.path`` of ``''``, the deliberate import paths
+and the user's ``PYTHONPATH``, then the standard entries (as in a Ray worker).
 
 Contract. The server is single-threaded and only reads requests, forks, reaps and reports,
 so every child starts from the same clean state: nothing of a user's code was ever imported

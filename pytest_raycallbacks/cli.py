@@ -151,6 +151,8 @@ def _cluster(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ValueError as exc:  # a bad topology or RAYCALLBACKS_* variable
         print(f"raycallbacks cluster up: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # up has ended what it started and said so
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,6 +88,11 @@ class FakeRayCluster:
             ``$RAYCALLBACKS_MODEL_CACHE``). Default: a temporary folder removed on exit.
             ``False`` leaves the variable alone.
         name: shown in messages and in ``ray.get_runtime_context().gcs_address``.
+        keep_routed: after :meth:`stop`, leave Ray's functions routed (calling real Ray
+            while no fake cluster is active), so that the next cluster started with
+            ``keep_routed=True`` starts without rescanning every module; for callers that
+            start many clusters in a row (the conformance kit). End it with
+            :func:`~pytest_raycallbacks.fake_ray.patching.release_routing`.
     """
 
     def __init__(
@@ -106,6 +111,7 @@ class FakeRayCluster:
         model_cache_dir: str | Path | bool | None = None,
         namespace: str | None = None,
         name: str = "fake_ray_cluster",
+        keep_routed: bool = False,
     ) -> None:
         self._specs = resolve_nodes(
             nodes,
@@ -123,6 +129,7 @@ class FakeRayCluster:
             "name": name,
         }
         self._connected = connected
+        self._keep_routed = keep_routed
         self._cache_option = model_cache_dir
         self._cache_dir: Path | None = None
         self._own_cache_dir = False
@@ -158,7 +165,7 @@ class FakeRayCluster:
         try:
             engine = Engine(specs, **self._options)
             engine.connected = self._connected
-            patching.activate(engine)
+            patching.activate(engine, keep_routed=self._keep_routed)
         except BaseException:
             if self._own_cache_dir and self._cache_dir is not None:
                 shutil.rmtree(self._cache_dir, ignore_errors=True)

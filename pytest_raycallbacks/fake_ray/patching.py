@@ -26,6 +26,14 @@ activation. Already loaded, they are routed like the rest; imported while a fake
 active, their functions are routed as soon as the import finishes (:class:`_RouteOnImport`,
 on ``sys.meta_path`` while active), so they refuse loudly either way.
 
+A caller starting many short-lived fake clusters one after another (the conformance kit: a
+fresh cluster per scenario) may ask to keep the routing between them:
+``activate(engine, keep_routed=True)`` leaves the dispatchers bound at the next
+:func:`deactivate` (no cluster is active, so they call real Ray, as the originals would), and
+the next keep-routed activation only switches the engine instead of scanning every module
+twice. :func:`release_routing` (or any activation without ``keep_routed``, or exit) then
+restores everything exactly as :func:`deactivate` does.
+
 Names bound elsewhere than a module namespace (a class attribute, a default argument, a
 closure) are not rebound; calls through them reach real Ray. Ray's pure-Python pieces
 (``ray.remote``, ``ray.method``, option validation, scheduling strategy classes, the
@@ -83,6 +91,7 @@ _originals: dict[int, Any] = {}  # id(dispatcher) -> original (keeps both alive)
 _restore_log: list[tuple[dict[str, Any], str, Any]] = []
 _class_log: list[tuple[type, str, Any]] = []
 _atexit_registered = False
+_kept = False  # routing left in place by a keep-routed activation (see the module doc)
 
 
 def targets() -> list[Target]:
@@ -246,15 +255,22 @@ def _unwrap(value: Any) -> Any:
     return original if original is not None and _dispatchers.get(id(original)) is value else value
 
 
-def activate(engine: Engine) -> None:
-    """Route Ray's API to ``engine`` (see the module doc). One fake cluster at a time."""
-    global _atexit_registered
+def activate(engine: Engine, *, keep_routed: bool = False) -> None:
+    """Route Ray's API to ``engine`` (see the module doc). One fake cluster at a time.
+    ``keep_routed``: leave the routing in place at :func:`deactivate`, for the next
+    keep-routed activation (until :func:`release_routing`)."""
+    global _atexit_registered, _kept
     with _state_lock:
         if active.is_active():
             raise FakeRayActivationError(
                 "another fake Ray cluster is already active in this process; one process "
                 "has one Ray driver, so only one fake cluster can be active at a time"
             )
+        if _kept and keep_routed:  # still routed: switch the engine only
+            environ.install()
+            active.set_active(engine)
+            return
+        _release()
         for name in CORE_MODULES:
             importlib.import_module(name)
         functions: dict[int, tuple[Any, Callable[..., Any]]] = {}
@@ -279,8 +295,9 @@ def activate(engine: Engine) -> None:
             _restore()
             raise
         active.set_active(engine)
+        _kept = keep_routed
         if not _atexit_registered:
-            atexit.register(deactivate)
+            atexit.register(release_routing)
             _atexit_registered = True
 
 
@@ -313,7 +330,7 @@ _ROUTE_ON_IMPORT = _RouteOnImport()
 def _route_late(module_name: str) -> None:
     """Route the targets owned by ``module_name``, just imported, if a fake is active."""
     with _state_lock:
-        if not active.is_active():
+        if not active.is_active() and not _kept:
             return
         functions: dict[int, tuple[Any, Callable[..., Any]]] = {}
         module = sys.modules.get(module_name)
@@ -345,12 +362,31 @@ def _rebind_everywhere(functions: dict[int, tuple[Any, Callable[..., Any]]]) -> 
 
 
 def deactivate() -> None:
-    """Undo :func:`activate`: every rebound name gets its original object back."""
+    """Undo :func:`activate`: every rebound name gets its original object back (after a
+    keep-routed activation: no cluster is active, the names stay routed until
+    :func:`release_routing`)."""
     with _state_lock:
-        if not active.is_active() and not _restore_log and not _class_log:
+        if _kept:
+            active.set_active(None)
+            environ.uninstall()
             return
-        active.set_active(None)
-        _restore()
+        _release()
+
+
+def release_routing() -> None:
+    """End the routing a keep-routed activation left (see the module doc) and deactivate:
+    every rebound name gets its original object back. Idempotent."""
+    with _state_lock:
+        _release()
+
+
+def _release() -> None:
+    global _kept
+    _kept = False
+    if not active.is_active() and not _restore_log and not _class_log:
+        return
+    active.set_active(None)
+    _restore()
 
 
 def _restore() -> None:

@@ -159,13 +159,26 @@ class LiveCheckCluster:
 
 
 class FakeCheckCluster:
-    """A fresh in-memory cluster per scenario (see the module docstring)."""
+    """A fresh in-memory cluster per scenario (see the module docstring). With
+    ``keep_routed``, Ray's functions stay routed to the fake between scenarios (starting a
+    cluster then skips rescanning every module) until :meth:`release`; the kit asks for it,
+    and releases when the next item is not one of its own, and at the end of the run."""
 
     name = "fake"
     faults: frozenset[str] = frozenset(FAULTS)
 
+    def __init__(self, *, keep_routed: bool = False) -> None:
+        self.keep_routed = keep_routed
+
     def describe(self) -> dict[str, Any]:
         return {"name": "fake", "summary": "in memory: a CPU head and two nodes of 8 GPUs"}
+
+    def release(self) -> None:
+        """Give Ray's functions back exactly as they were (idempotent; a later scenario
+        routes them again)."""
+        from pytest_raycallbacks.fake_ray.patching import release_routing
+
+        release_routing()
 
     @contextlib.contextmanager
     def scope(self, fault: str | None = None) -> Iterator[_FakeScope]:
@@ -175,7 +188,10 @@ class FakeCheckCluster:
             raise ValueError(f"unknown fault {fault!r}; known: {FAULTS}")
         gpu_nodes = 0 if fault == PLACEMENT_INFEASIBLE else 2
         with FakeRayCluster(
-            gpu_nodes=gpu_nodes, model_cache_dir=False, name="raycallbacks-kit"
+            gpu_nodes=gpu_nodes,
+            model_cache_dir=False,
+            name="raycallbacks-kit",
+            keep_routed=self.keep_routed,
         ) as cluster:
             yield _FakeScope(cluster, fault)
 

@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from conformance import Bench, Cluster, Settings, Subject
     from conformance.harness import Run
 
+    from .clusters import FakeCheckCluster
+
 KIT_KEY: Final = pytest.StashKey["Kit"]()
 PLUGIN_NAME: Final = "raycallbacks-kit"
 INTERRUPT_PLUGIN: Final = "raycallbacks-interrupts"
@@ -76,6 +78,7 @@ class Kit:
         self._lock = threading.Lock()
         self._subjects: dict[str, Subject] = {}
         self._clusters: dict[str, Cluster] = {}
+        self._fake: FakeCheckCluster | None = None
         self._benches: dict[tuple[str, str], Bench] = {}
         self._baselines: dict[str, dict[str, Run]] = {}  # per cluster, shared by its benches
         self._check_settings: Settings | None = None
@@ -164,7 +167,7 @@ class Kit:
         env_vars = self.object_store_env_vars()
         cluster: Cluster
         if name == "fake":
-            cluster = FakeCheckCluster()
+            cluster = self._fake = FakeCheckCluster(keep_routed=True)
         elif name == "live":
             cluster = LiveCheckCluster(
                 request.getfixturevalue("gpu_ray_cluster"), worker_env_vars=env_vars
@@ -313,7 +316,18 @@ class Kit:
         else:
             self.certificate_path = path
 
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if nextitem is None or PLAN_KEY not in nextitem.stash:
+            self._release_fake()
+
+    def _release_fake(self) -> None:
+        """Ray's functions back as they were: the fake cluster keeps them routed between
+        the kit's scenarios, not into a test of the user's (nor past the run)."""
+        if self._fake is not None:
+            self._fake.release()
+
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._release_fake()
         if self.object_store is not None:
             self.object_store.close()  # stops the local S3, restores os.environ
 

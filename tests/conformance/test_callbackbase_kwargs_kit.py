@@ -108,22 +108,22 @@ def environ() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def with_kwargs(tmp_path_factory: pytest.TempPathFactory) -> KitProcess:
-    """One kit run: CloudDownloader on an existing bucket, the same class (second spec) on
-    a missing bucket, and the test-like class, each with its kwargs."""
+    """One kit run, configured in the ini (kwargs from a YAML file for one class):
+    CloudDownloader on an existing bucket, the same class (second spec) on a missing
+    bucket, and the test-like class, each with its kwargs."""
     project = make_project(tmp_path_factory.mktemp("with-kwargs"))
-    return certify(
-        project,
-        *("--raycallbacks-conformance", CLOUD),
-        *("--raycallbacks-conformance", MISSING),
-        *("--raycallbacks-conformance", TESTING),
-        OPTION,
-        downloader_kwargs(CLOUD, "s3://models/extra", project / "dest"),
-        OPTION,
-        downloader_kwargs(MISSING, "s3://no-such-models/extra", project / "missing"),
-        OPTION,
-        f"{TESTING}={TESTING_KWARGS}",
-        *("--raycallbacks-s3", "models=models"),
+    (project / "cloud.yaml").write_text(
+        f"paths:\n  - [s3://models/extra, {project / 'dest'}]\napi_token: not-in-the-certificate\n"
     )
+    missing = downloader_kwargs(MISSING, "s3://no-such-models/extra", project / "missing")
+    (project / "pytest.ini").write_text(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+        f"raycallbacks_conformance =\n    {CLOUD}\n    {MISSING}\n    {TESTING}\n"
+        f"raycallbacks_callback_kwargs =\n    {CLOUD}=@cloud.yaml\n    {missing}\n"
+        f"    {TESTING}={TESTING_KWARGS}\n"
+        "raycallbacks_s3 = models=models\n"
+    )
+    return certify(project)
 
 
 def test_clouddownloader_is_certified_and_its_files_arrive(with_kwargs: KitProcess) -> None:
@@ -131,22 +131,28 @@ def test_clouddownloader_is_certified_and_its_files_arrive(with_kwargs: KitProce
     callback = run.entry(CLOUD)
     assert callback["verdict"] == "certified", run.failed(CLOUD)
     assert files_under(dest) == DOWNLOADED
-    assert callback["callback_kwargs"] == {"paths": [["s3://models/extra", str(dest)]]}
+    assert callback["callback_kwargs"] == {
+        "paths": [["s3://models/extra", str(dest)]],
+        "api_token": "***",
+    }
+    assert "not-in-the-certificate" not in (run.project / "cert.json").read_text()
     assert run.cert["run"]["s3_buckets"] == {"models": str(run.project / "models")}
     constructor = next(c for c in callback["checks"] if c["id"] == "callbackbase.constructor")
-    assert constructor["detail"] == "built with callback_kwargs ['paths']"
+    assert constructor["detail"] == "built with callback_kwargs ['api_token', 'paths']"
 
 
 def test_verify_holds_only_for_the_certified_kwargs(with_kwargs: KitProcess) -> None:
     project, dest = with_kwargs.project, with_kwargs.project / "dest"
     only_cloud = {**with_kwargs.cert, "callbacks": [with_kwargs.entry(CLOUD)]}
     (project / "cloud-cert.json").write_text(json.dumps(only_cloud))
-    (project / "deploy.yaml").write_text(f"paths:\n  - [s3://models/extra, {dest}]\n")
+    (project / "deploy.yaml").write_text(
+        f"paths:\n  - [s3://models/extra, {dest}]\napi_token: rotated-since\n"
+    )
     verify = ["verify", str(project / "cloud-cert.json"), "--path", str(project)]
-    same = downloader_kwargs(CLOUD, "s3://models/extra", dest)
-    assert cli_main([*verify, "--callback-kwargs", same]) == 0
     assert cli_main([*verify, "--callback-kwargs", f"{CLOUD}=@{project / 'deploy.yaml'}"]) == 0
-    other = downloader_kwargs(CLOUD, "s3://models/other", dest)
+    same = json.dumps({"paths": [["s3://models/extra", str(dest)]], "api_token": "x"})
+    assert cli_main([*verify, "--callback-kwargs", f"{CLOUD}={same}"]) == 0
+    other = downloader_kwargs(CLOUD, "s3://models/extra", dest)  # no api_token
     assert cli_main([*verify, "--callback-kwargs", other]) == 1
     assert cli_main(verify) == 1  # deployed with none: not what was certified
     assert cli_main([*verify, "--callback-kwargs", f"{CLOUD}={{bad"]) == 2
@@ -212,25 +218,6 @@ def test_the_fresh_interpreter_builds_the_class_with_its_kwargs(
     assert set(failures) == {"loading.fresh-interpreter"}
     happened = failures["loading.fresh-interpreter"]["failure"]["happened"]
     assert "session_state.READY is not set (mode 1)" in happened
-
-
-def test_kwargs_and_buckets_from_the_ini_and_a_yaml_file(tmp_path: Path) -> None:
-    project = make_project(tmp_path)
-    dest = project / "dest"
-    (project / "kw.yaml").write_text(
-        f"paths:\n  - [s3://models/extra, {dest}]\napi_token: not-in-the-certificate\n"
-    )
-    (project / "pytest.ini").write_text(
-        "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
-        f"raycallbacks_conformance = {MISSING}\n"
-        f"raycallbacks_callback_kwargs = {MISSING}=@kw.yaml\n"
-        "raycallbacks_s3 = models=models\n"
-    )
-    run = certify(project)
-    assert run.entry(MISSING)["verdict"] == "certified", run.failed(MISSING)
-    assert files_under(dest) == DOWNLOADED
-    assert run.entry(MISSING)["callback_kwargs"]["api_token"] == "***"
-    assert "not-in-the-certificate" not in (project / "cert.json").read_text()
 
 
 # ---------------------------------------------------------------------- in this process

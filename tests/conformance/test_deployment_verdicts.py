@@ -7,7 +7,8 @@ one spelling:
 * process-global side effects are rejected by the ``process.*`` rule of what they change,
   and by no other ``process.*`` rule;
 * a placement group swapped in after the system last served one leaves nodes without the
-  model (``cluster.final-group-has-model``);
+  model (``cluster.final-group-has-model``); a download choice widened in
+  ``pre_engine_init``, which the system still serves, is certified;
 * a classmethod spec (a new bound method on every attribute access) and a class spec whose
   instances hold a lock are certified, the latter with advice from ``loading.shippable``;
 * one bad callback poisons nothing: a callback that grows ``sys.path`` at every call, and one
@@ -139,6 +140,14 @@ MODULES = {
                 with self._lock:
                     return None
     """,
+    "widens": """
+        def callback(phase, config, data):
+            if phase == "pre_download":
+                return {"worker_node_download_model": "TOKENIZER_ONLY"}
+            if phase == "pre_engine_init":  # served again after this phase: still in time
+                return {"worker_node_download_model": "MODEL_AND_TOKENIZER"}
+            return None
+    """,
     "fine": """
         def callback(phase, config, data):
             return {"myteam.seen": phase} if phase == "post_initialization" else None
@@ -162,6 +171,7 @@ CERTIFIED = [
     "registry:Registry.on_phase",
     "registry.Registry.on_phase",
     "locked_class:LockedCallback",
+    "widens.callback",
     "fine.callback",
 ]
 

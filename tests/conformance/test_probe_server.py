@@ -17,7 +17,7 @@ import pytest
 
 from conformance import probe_host
 from conformance.probe import ProbeResult, import_probe, start_probe
-from conformance.probe_host import server_for
+from conformance.probe_host import shared_server
 
 
 def _alive(pid: int) -> bool:
@@ -33,7 +33,7 @@ def folder(tmp_path: Path) -> Path:
     (tmp_path / "plain.py").write_text(
         "import os, sys\n"
         "with open(os.environ['PROBE_LOG'], 'a') as log:\n"
-        "    log.write(f'{os.getpid()} {sys.path[0]!r}\\n')\n"
+        "    log.write(f'{os.getpid()} {sys.path[:2]!r} {os.getcwd()}\\n')\n"
         "def callback(phase, config, data):\n    return None\n"
         "class Slow:\n"
         "    def __init__(self):\n        import time; time.sleep(3600)\n"
@@ -75,16 +75,34 @@ def _probe(folder: Path, spec: str, limit: float = 2.0, **options: Any) -> Probe
 
 def test_probes_share_one_server_and_each_imports_the_module_afresh(folder: Path) -> None:
     first = _probe(folder, "plain.callback")
-    server = server_for(str(folder), (str(folder),))
+    server = shared_server()
     second = _probe(folder, "plain.callback", construct=True)
-    assert server_for(str(folder), (str(folder),)) is server
+    assert shared_server() is server
     assert first.error is None and second.error is None
     assert first.style == "callback"
     imports = (folder / "imports.log").read_text().splitlines()
     pids = {line.split()[0] for line in imports}
     assert len(imports) == 2 and len(pids) == 2  # two children, each imported it
     assert str(server.info["pid"]) not in pids  # never in the server itself
-    assert all(line.split(maxsplit=1)[1] == "''" for line in imports)  # sys.path[0]: cwd
+    assert all(line.split(maxsplit=1)[1] == f"['', {str(folder)!r}] {folder}" for line in imports)
+
+
+def test_one_server_serves_every_folder_each_child_as_if_started_there(
+    folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    other = tmp_path_factory.mktemp("other")
+    (other / "plain.py").write_text("def callback(phase, config, data):\n    return 'other'\n")
+    (other / "elsewhere.py").write_text("def callback(phase, config, data):\n    return None\n")
+    assert _probe(folder, "plain.callback").error is None
+    server = shared_server()
+    there = import_probe(
+        "elsewhere.callback", cwd=str(other), import_paths=(str(other),), import_limit_s=2
+    ).result()
+    assert there.error is None and shared_server() is server
+    missing = import_probe(
+        "elsewhere.callback", cwd=str(folder), import_paths=(str(folder),), import_limit_s=2
+    ).result()
+    assert missing.error is not None and "no module found" in missing.error
 
 
 def test_a_module_that_blocks_at_import_is_killed_at_the_limit_with_what_it_started(
@@ -125,7 +143,7 @@ def test_closing_the_server_ends_every_probe_still_running(folder: Path) -> None
     deadline = time.monotonic() + 30
     while not (folder / "grandchild.pid").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    server = server_for(str(folder), (str(folder),))
+    server = shared_server()
     server_pid = server.process.pid
     probe_host.close_all()
     assert pending.result().error is not None
@@ -136,7 +154,7 @@ def test_closing_the_server_ends_every_probe_still_running(folder: Path) -> None
 
 
 def test_the_server_runs_with_the_deliberate_paths_only(folder: Path) -> None:
-    server = server_for(str(folder), (str(folder),))
+    server = shared_server()
     _probe(folder, "plain.callback")
     assert server.info["threads"] == 1  # forking is safe: nothing else runs there
     command = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")
