@@ -167,7 +167,8 @@ def probe_bound_s(import_limit_s: float, timeout_s: float, *, startup: bool = Fa
 
 class RunBudget:
     """The run's stated bound (``bound_s``), counted on ``clock`` from ``started`` (default:
-    now); time spent outside the kit (other tests of the session) is :meth:`exclude`-d."""
+    now); time spent outside the kit (other tests of the session) is :meth:`exclude`-d, and
+    ``reserve_s`` of it is kept for ending the session (certificate, summary, teardown)."""
 
     def __init__(
         self,
@@ -175,8 +176,10 @@ class RunBudget:
         clock: Callable[[], float] = time.monotonic,
         *,
         started: float | None = None,
+        reserve_s: float = 0.0,
     ) -> None:
         self.bound_s = bound_s
+        self.reserve_s = reserve_s
         self._clock = clock
         self._started = clock() if started is None else started
         self._excluded = 0.0
@@ -197,7 +200,8 @@ class RunBudget:
             return self._clock() - self._started - self._excluded
 
     def remaining_s(self) -> float:
-        return self.bound_s - self.elapsed_s()
+        """What is left for the kit's work (the reserve not counted)."""
+        return self.bound_s - self.reserve_s - self.elapsed_s()
 
     def require(self, need_s: float) -> None:
         """Raise :class:`CheckNotRun` unless ``need_s`` seconds of work still fit."""

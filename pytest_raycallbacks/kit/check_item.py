@@ -201,15 +201,17 @@ class CheckRun:
         what the check could take no longer fits in the run's bound."""
         from conformance.bounds import CheckNotRun, call_bound_s, probe_bound_s
 
+        from .run_bound import ITEM_OVERHEAD_S
+
         halt = subject.halted
         if halt is not None and check.id not in halt.still_run:
             self._not_run(halt.summary)
         timeout = self.kit.settings.timeout_s
-        need = 0.0  # a check on a cluster: each scenario it starts is admitted on its own
+        need = ITEM_OVERHEAD_S  # on a cluster: each scenario it starts is admitted on its own
         if check.fresh_process:
-            need = probe_bound_s(self.kit.import_limit_s, timeout)
+            need += probe_bound_s(self.kit.import_limit_s, timeout)
         elif self.plan.cluster == "local":
-            need = call_bound_s(timeout)
+            need += call_bound_s(timeout)
         try:
             self.kit.budget.require(need)
         except CheckNotRun as exc:

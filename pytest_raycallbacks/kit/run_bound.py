@@ -14,7 +14,9 @@ part of the run may take when every piece of user code takes as long as its boun
   worker per live check;
 * ``chain``: one run per order tried (``--raycallbacks-chain``);
 * ``cluster start``: the live cluster's start timeout (the fake cluster starts inside each
-  run, counted there).
+  run, counted there);
+* ``finish``: :data:`FINISH_S` kept for ending the session (never handed to a check), and
+  :data:`ITEM_OVERHEAD_S` per item for pytest's own work around it.
 
 The kit enforces it with a :class:`~conformance.bounds.RunBudget`: a check, or a scenario
 inside one, that could overrun what is left is not started and is recorded as not run
@@ -45,6 +47,10 @@ SCENARIO_RUNS: Final = 6
 UNKNOWN_NAMES_ALLOWANCE: Final = 16
 #: Longest a live check's run inside a Ray worker may take, beyond 4x the timeout.
 LIVE_WORKER_RUN_S: Final = 60.0
+#: pytest's own work around each item (fixtures, reports, the coverage measurement).
+ITEM_OVERHEAD_S: Final = 0.5
+#: Kept for ending the session: the certificate, the summary, the clusters' teardown.
+FINISH_S: Final = 10.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ def run_bound(
         total = (
             import_limit_s + probe_bound_s(import_limit_s, timeout) + local * call_bound_s(timeout)
         )
+        total += len(mine) * ITEM_OVERHEAD_S
         for _cluster in clusters:
             total += SCENARIO_RUNS * scenario(PHASE_CALLS) + scenario(PHASE_CALLS + unknown)
             total += len(FAULTS) * scenario(0)
@@ -101,6 +108,7 @@ def run_bound(
         from pytest_raycallbacks.live.config import config_from_env
 
         parts["cluster start"] = config_from_env().start_timeout_s
+    parts["finish"] = FINISH_S
     rounded = {name: round(seconds, 1) for name, seconds in parts.items()}
     return RunBound(bound_s=float(round(sum(parts.values()))), parts=rounded)
 

@@ -50,7 +50,7 @@ from pytest_raycallbacks.report.results import Results, verdict
 from .admission import admit
 from .object_store import RunObjectStore
 from .plan import PLAN_KEY, RECORD_KEY, plan_items
-from .run_bound import RunClock, bound_line, run_bound
+from .run_bound import FINISH_S, RunClock, bound_line, run_bound
 from .settings import KitSettings, check_callback_kwargs_styles
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ class Kit:
                 settings, {spec: styles.get(spec, "callback") for spec in settings.callback_kwargs}
             )
         self.bound = run_bound(settings, self.plans, import_limit_s=self.import_limit_s)
-        self.budget = RunBudget(self.bound.bound_s, started=started)
+        self.budget = RunBudget(self.bound.bound_s, started=started, reserve_s=FINISH_S)
         self.object_store = (
             RunObjectStore(dict(settings.s3_buckets)) if settings.s3_buckets else None
         )

@@ -190,18 +190,18 @@ def test_a_run_that_reaches_its_bound_stops_and_writes_its_certificate(
     (tmp_path / "conftest.py").write_text(
         "import pytest_raycallbacks.kit.session as session\n"
         "from pytest_raycallbacks.kit.run_bound import RunBound\n\n"
-        "session.run_bound = lambda *a, **k: RunBound(bound_s=8.0, parts={'test': 8.0})\n"
+        "session.run_bound = lambda *a, **k: RunBound(bound_s=16.0, parts={'test': 16.0})\n"
     )
     finished = run_kit(tmp_path, ["slow_but_legal.callback"])
     assert finished.returncode == 1
     entry = finished.callback("slow_but_legal.callback")
     assert entry["verdict"] == "incomplete"
     reasons = {c["detail"] for c in entry["checks"] if c["outcome"] == "not run"}
-    assert reasons == {"not run: the run reached its bound of 8 s"}
-    assert finished.certificate["run"]["bound_s"] == 8.0
-    assert "the run reached its bound of 8 s" in finished.output
-    took = float(finished.output.split("worst case for this run: 8 s (took ")[1].split(" s")[0])
-    assert took <= 8.0
+    assert reasons == {"not run: the run reached its bound of 16 s"}
+    assert finished.certificate["run"]["bound_s"] == 16.0
+    assert "the run reached its bound of 16 s" in finished.output
+    took = float(finished.output.split("worst case for this run: 16 s (took ")[1].split(" s")[0])
+    assert took <= 16.0
     assert finished.leftovers == []
 
 

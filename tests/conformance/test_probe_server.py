@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +49,9 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _log(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _log(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each probe takes the environment as it is when it starts (not the server's).
     monkeypatch.setenv("PROBE_LOG", str(folder / "imports.log"))
-    yield
-    probe_host.close_all()
 
 
 def _probe(folder: Path, spec: str, limit: float = 2.0, **options: Any) -> ProbeResult:
@@ -153,7 +151,7 @@ def test_closing_the_server_ends_every_probe_still_running(folder: Path) -> None
     assert not _alive(server_pid)
 
 
-def test_the_server_runs_with_the_deliberate_paths_only(folder: Path) -> None:
+def test_the_server_is_single_threaded_and_marked_with_its_owner(folder: Path) -> None:
     server = shared_server()
     _probe(folder, "plain.callback")
     assert server.info["threads"] == 1  # forking is safe: nothing else runs there
