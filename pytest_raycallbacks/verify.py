@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from .report.sources import source_findings
+from .report.sources import module_file, source_findings
 
 KNOWN_FORMATS: Final = ("raycallbacks-certificate/1",)
 
@@ -131,7 +131,7 @@ def _verify_callback(entry: dict[str, Any]) -> Iterator[Finding]:
     if not module or not recorded:
         yield Finding(spec, "the certificate recorded no module source hash for it")
         return
-    file = _module_file(module)
+    file = module_file(module)
     if file is None:
         yield Finding(
             spec, f"module {module!r} cannot be found any more (sys.path: {sys.path[:3]}...)"
@@ -186,16 +186,6 @@ def kwargs_findings(
             )
         )
     return findings
-
-
-def _module_file(module: str) -> str | None:
-    try:
-        found = importlib.util.find_spec(module)
-    except Exception:
-        return None
-    if found is None or found.origin in (None, "built-in", "frozen"):
-        return None
-    return found.origin
 
 
 def _installed(distribution: str) -> str | None:

@@ -14,22 +14,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Final
 
-SCALE: Final = 10_000
-GPU: Final = "GPU"
+# The unit arithmetic is shared with the live placement pre-check (one rule for both).
+from reference_runner.placement_feasibility import SCALE as SCALE
+from reference_runner.placement_feasibility import Units as Units
+from reference_runner.placement_feasibility import to_units as to_units
 
-Units = dict[str, int]
+GPU: Final = "GPU"
 #: A GPU allocation: (device index, units taken from it).
 GpuAlloc = list[tuple[int, int]]
-
-
-def to_units(resources: Mapping[str, float]) -> Units:
-    """``{"GPU": 0.5}`` -> ``{"GPU": 5000}``; zero quantities are dropped."""
-    out: Units = {}
-    for name, value in resources.items():
-        units = round(float(value) * SCALE)
-        if units:
-            out[name] = units
-    return out
 
 
 def from_units(units: Mapping[str, int]) -> dict[str, float]:
