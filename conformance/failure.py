@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from reference_runner.naming import safe_repr
+
 _MAX_REPR: Final = 120
 
 
 def describe(value: Any) -> str:
     """``repr`` of ``value`` (shortened) followed by its type, e.g. ``'x' (str)``."""
-    try:
-        text = repr(value)
-    except Exception as exc:  # a broken __repr__ must not hide the real finding
-        text = f"<unrepresentable: {type(exc).__name__}>"
-    if len(text) > _MAX_REPR:
-        text = text[: _MAX_REPR - 3] + "..."
+    text = safe_repr(value, _MAX_REPR)
     return f"{text} ({type(value).__module__}.{type(value).__qualname__})".replace(
         "(builtins.", "("
     )

@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import Any, cast
 
 from .errors import CallbackLoadError
+from .naming import safe_repr
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTTED = rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})*"
@@ -246,13 +247,7 @@ def _path_hint() -> str:
 def describe_value(value: Any, limit: int = 70) -> str:
     """``<type name> <repr>``, the ``repr`` cut to ``limit`` characters: how the runtime's
     error messages show a value (``int 42``, ``str 'TOKENIZER_ONLY'``). Never raises."""
-    try:
-        text = repr(value)
-    except Exception as exc:  # a broken __repr__ must not hide the real error
-        text = f"<unrepresentable: {type(exc).__name__}>"
-    if len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return f"{type(value).__name__} {text}"
+    return f"{type(value).__name__} {safe_repr(value, limit)}"
 
 
 def import_path_of(obj: Any) -> str | None:

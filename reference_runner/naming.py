@@ -1,4 +1,4 @@
-"""Human-readable names for callbacks, used in every message and trace entry."""
+"""Human-readable names for callbacks and values, used in every message and trace entry."""
 
 from __future__ import annotations
 
@@ -20,3 +20,13 @@ def describe_callback(callback: Any) -> str:
         cls = type(target)
         return f"{cls.__module__}:{cls.__qualname__} instance{suffix}"
     return f"{module}:{qualname}{suffix}"
+
+
+def safe_repr(value: Any, limit: int) -> str:
+    """``repr(value)`` cut to ``limit`` characters (ending in ``...`` when cut). Never raises:
+    a broken ``__repr__`` must not hide the error being reported."""
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<unrepresentable: {type(exc).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
