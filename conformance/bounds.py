@@ -90,7 +90,7 @@ def import_refused(spec: str, module: str, limit_s: float, *, died: str | None) 
     interpreter (``died``: how, e.g. "the interpreter exited with status 3 while ...")."""
     if died is None:
         reason = f"importing {module!r} did not finish within {limit_s:g} s: {IMPORT_CAUSE}"
-        still = ("loading.importable", "loading.import-time")
+        still: tuple[str, ...] = ("loading.importable", "loading.import-time")
         fix = (
             "move slow or blocking work (network calls, downloads, locks, input()) out of "
             "module import, into the phase that needs it or behind a function"
@@ -109,7 +109,11 @@ def deadline_passed(spec: str, message: str, *, constructor: bool) -> Halt:
     """The halt of a callback whose code overran a deadline (``message`` says which and
     why); its code may still be running on an abandoned thread."""
     if constructor:
-        still = ("loading.importable", "loading.no-arg-class", "callbackbase.constructor")
+        still: tuple[str, ...] = (
+            "loading.importable",
+            "loading.no-arg-class",
+            "callbackbase.constructor",
+        )
         fix = (
             "make the constructor return promptly: create clients, load models and wait for "
             "resources lazily, in the phase that needs them"

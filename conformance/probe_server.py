@@ -39,7 +39,7 @@ import select
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 MARKER = "raycallbacks-probe-server"
 _PR_SET_PDEATHSIG = 1
@@ -167,7 +167,7 @@ def _stages(request: dict[str, Any], proto: int, ray: tuple[set[str], list[str]]
             with open(request["build"], encoding="utf-8") as handle:
                 build = json.load(handle)
             construct_as_ray(
-                loaded,
+                cast(type, loaded),
                 LLMConfig.model_validate_json(build["config"]),
                 callback_kwargs=build["callback_kwargs"],
             )
@@ -176,8 +176,8 @@ def _stages(request: dict[str, Any], proto: int, ray: tuple[set[str], list[str]]
     if request.get("blob"):
         stage("ship")
         try:
-            with open(request["blob"], "rb") as handle:
-                shipped = pickle.load(handle)  # the kit pickled it itself
+            with open(request["blob"], "rb") as blob:
+                shipped = pickle.load(blob)  # the kit pickled it itself
             result["shipped_type"] = _qualified(shipped)
             result["shipped_callable"] = callable(shipped)
         except BaseException as exc:

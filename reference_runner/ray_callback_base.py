@@ -509,7 +509,9 @@ def _with_shippable_config(instance: Any) -> Any:
     """``instance``, or a shallow copy of it whose ``llm_config`` has no ``callbacks``
     (see :meth:`CallbackBaseAdapter._shipped_copy`)."""
     config = vars(instance).get("llm_config") if hasattr(instance, "__dict__") else None
-    if not getattr(config, "callbacks", None) or not hasattr(config, "model_copy"):
+    if config is None or not getattr(config, "callbacks", None):
+        return instance
+    if not hasattr(config, "model_copy"):
         return instance
     clone = copy.copy(instance)
     vars(clone)["llm_config"] = config.model_copy(update={"callbacks": []})

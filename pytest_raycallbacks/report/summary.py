@@ -98,19 +98,18 @@ def _not_run(entries: list[Entry]) -> list[tuple[str, dict[str, bool]]]:
         if entry.outcome == NOT_RUN:
             reason = (entry.detail or "").splitlines()[0] if entry.detail else ""
             by_reason[reason] = by_reason.get(reason, 0) + 1
-    lines = []
+    lines: list[str] = []
     for reason, n in by_reason.items():
         if reason:
-            lines.append((f"    {n} check(s) not run: {reason.removeprefix('not run: ')}", {}))
+            lines.append(f"    {n} check(s) not run: {reason.removeprefix('not run: ')}")
         else:
-            text = f"    {n} check(s) did not run (deselected, or the run stopped early)"
-            lines.append((text, {}))
-    return [(text, {"yellow": True}) for text, _ in lines]
+            lines.append(f"    {n} check(s) did not run (deselected, or the run stopped early)")
+    return [(text, {"yellow": True}) for text in lines]
 
 
 def _advice(entries: list[Entry]) -> list[tuple[str, dict[str, bool]]]:
     """One line per passed check that gave advice (``record["advice"]``)."""
-    lines = []
+    lines: list[tuple[str, dict[str, bool]]] = []
     for entry in entries:
         advice = (entry.record or {}).get("advice") if entry.outcome == PASSED else None
         if advice:
