@@ -24,7 +24,7 @@ How (the technique freezegun uses for names already bound in loaded modules):
 refuse them, and importing them costs a tenth of a second: they are not imported at
 activation. Already loaded, they are routed like the rest; imported while a fake cluster is
 active, their functions are routed as soon as the import finishes (:class:`_RouteOnImport`,
-on ``sys.meta_path`` while active), so they refuse loudly either way.
+on ``sys.meta_path`` while Ray's functions are routed), so they refuse loudly either way.
 
 A caller starting many short-lived fake clusters one after another (the conformance kit: a
 fresh cluster per scenario) may ask to keep the routing between them:
@@ -302,7 +302,7 @@ def activate(engine: Engine, *, keep_routed: bool = False) -> None:
 
 
 class _RouteOnImport(importlib.abc.MetaPathFinder):
-    """On ``sys.meta_path`` while a fake cluster is active: a module of
+    """On ``sys.meta_path`` while Ray's functions are routed: a module of
     :data:`LATE_MODULES` imported then gets its functions routed right after it executes."""
 
     def find_spec(
@@ -328,7 +328,8 @@ _ROUTE_ON_IMPORT = _RouteOnImport()
 
 
 def _route_late(module_name: str) -> None:
-    """Route the targets owned by ``module_name``, just imported, if a fake is active."""
+    """Route the targets owned by ``module_name``, just imported, while Ray's functions are
+    routed (a fake cluster is active, or the routing is kept)."""
     with _state_lock:
         if not active.is_active() and not _kept:
             return

@@ -38,7 +38,8 @@ def test_between_kept_clusters_the_functions_stay_routed_and_reach_real_ray() ->
     assert ray.is_initialized() is False  # no fake active: real Ray answers
     with FakeRayCluster(keep_routed=True, gpu_nodes=1) as second:
         assert ray.is_initialized() is True
-        assert ray.cluster_resources()["GPU"] == second.cluster_resources()["GPU"] == 8
+        resources = ray.cluster_resources()  # type: ignore[no-untyped-call]  # Ray's stub
+        assert resources["GPU"] == second.cluster_resources()["GPU"] == 8  # the second one
     patching.release_routing()
     assert ray.is_initialized is ORIGINAL[0]
     assert not routed(ray.get)

@@ -44,3 +44,35 @@ def test_late_modules_are_not_imported_at_start_but_still_refuse() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().endswith("ok")
+
+
+KEPT_SCRIPT = textwrap.dedent(
+    """
+    import pytest
+    from pytest_raycallbacks.fake_ray import FakeRayCluster, FakeRayUnsupported, patching
+
+    with FakeRayCluster(keep_routed=True):
+        pass
+    import ray.util.state  # between kept clusters: routed as soon as it is loaded
+
+    assert hasattr(ray.util.state.list_nodes, "__fake_ray_api__")
+    with FakeRayCluster(keep_routed=True):
+        with pytest.raises(FakeRayUnsupported, match="ray.util.state.list_nodes"):
+            ray.util.state.list_nodes()
+    patching.release_routing()
+    assert not hasattr(ray.util.state.list_nodes, "__fake_ray_api__")
+    print("ok")
+    """
+)
+
+
+def test_a_late_module_imported_while_the_routing_is_kept_is_routed_too() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", KEPT_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().endswith("ok")
