@@ -58,7 +58,11 @@ def test_conformance_never_imports_plugin_internals() -> None:
     ("statement", "absent"),
     [
         ("import reference_runner", ("ray", "pytest", "conformance", "pytest_raycallbacks")),
-        ("import pytest_raycallbacks.plugin", ("ray", "conformance", "coverage")),
+        (
+            "import pytest_raycallbacks.plugin",
+            # pytest loads the plugin in every run of every user: none of these belongs there
+            ("ray", "conformance", "coverage", "hypothesis", "moto", "boto3", "urllib.request"),
+        ),
     ],
 )
 def test_importing_does_not_import_heavy_modules(statement: str, absent: tuple[str, ...]) -> None:

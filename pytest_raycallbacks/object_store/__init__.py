@@ -10,16 +10,26 @@ Modules, each with one job:
 * :mod:`.fixture` -- the ``s3_object_store`` pytest fixture;
 * :mod:`.errors` -- :class:`ObjectStoreError`.
 
-See ``docs/object_store.md``. Importing this package imports only the standard library
-(moto and boto3 are imported when a server starts).
+See ``docs/object_store.md``. Importing this package imports a few standard-library
+modules only (the server module, moto and boto3 are imported when a server starts).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from pytest_raycallbacks._lazy import lazy_exports
+
 from .buckets import BucketSource, BucketSpecs, parse_bucket_spec, resolve_buckets
 from .environment import CLEARED_VARIABLES, applied_environment, s3_environment
 from .errors import ObjectStoreError
-from .server import LocalS3
+
+if TYPE_CHECKING:
+    from .server import LocalS3
+
+# The server module (urllib, http clients) is imported on first use: pytest loads the plugin,
+# which imports the fixture module of this package, in every run.
+__getattr__ = lazy_exports(__name__, {"LocalS3": "server"})
 
 __all__ = [
     "CLEARED_VARIABLES",
