@@ -232,10 +232,15 @@ def _distinct_nodes(bundles: Sequence[DemandBundle], nodes: Sequence[TotalsNode]
     for b in bundles:
         bundle_key = (tuple(sorted(b.demand.items())), tuple(sorted((b.selector or {}).items())))
         bundle_classes.setdefault(bundle_key, []).append(b)
+    # Only the resources some bundle asks for tell nodes apart: without this, Ray's
+    # per-node resources (``node:<ip>``) would make every node a class of its own.
+    asked = {name for b in bundles for name in b.demand}
     node_classes: dict[tuple[object, ...], list[TotalsNode]] = {}
     for n in nodes:
         labels = tuple(sorted(n.labels.items())) if use_labels else ()
-        node_key = (tuple(sorted(n.total.items())), tuple(n.gpu_capacity), labels)
+        totals = tuple(sorted((k, v) for k, v in n.total.items() if k in asked))
+        gpus = tuple(n.gpu_capacity) if GPU in asked else ()
+        node_key = (totals, gpus, labels)
         node_classes.setdefault(node_key, []).append(n)
     sources = [(len(group), group[0]) for group in bundle_classes.values()]
     sinks = [(len(group), group[0]) for group in node_classes.values()]

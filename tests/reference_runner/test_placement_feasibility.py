@@ -88,6 +88,21 @@ def test_strict_spread_is_a_matching_not_a_greedy_walk() -> None:
     assert found is not None and "can give only 1" in found
 
 
+def test_nodes_alike_but_for_their_own_resources_are_matched_as_one_class() -> None:
+    # Every Ray node carries a resource of its own (node:<ip>); the matching must group
+    # nodes by what the bundles ask for, else thousands of nodes make it quadratic.
+    nodes = [
+        NodeCapacity(f"n{i}", {"CPU": 8.0, "GPU": 8.0, f"node:10.0.{i // 250}.{i % 250}": 1.0})
+        for i in range(3000)
+    ]
+    assert why_never_placed(gpus(3000), "STRICT_SPREAD", nodes) is None
+    found = why_never_placed(gpus(3001), "STRICT_SPREAD", nodes)
+    assert found is not None and "can give only 3000" in found
+    pinned = [{"GPU": 1.0, "node:10.0.0.7": 0.001}, {"GPU": 1.0, "node:10.0.0.7": 0.001}]
+    found = why_never_placed(pinned, "STRICT_SPREAD", nodes)
+    assert found is not None and "can give only 1" in found
+
+
 def test_what_only_a_search_could_tell_is_left_to_the_bounded_wait() -> None:
     # Three 0.6 GPU bundles on one 2-GPU node: 1.8 <= 2, but a fraction cannot span two
     # devices. Ray itself calls such a group NO_RESOURCES, not INFEASIBLE; so does the rule.
