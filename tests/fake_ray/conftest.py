@@ -38,10 +38,12 @@ def _suitable(nodes: list[dict[str, Any]]) -> str | None:
 
 @pytest.fixture(scope="session")
 def differential_ray_cluster(gpu_ray_cluster: Any) -> RealCluster:
-    """The session's real multi-node Ray cluster with logical GPUs (see the module doc)."""
-    import ray
+    """The session's real multi-node Ray cluster with logical GPUs (see the module doc).
 
-    nodes = ray.nodes()
+    Ray is reached through the handle, which reconnects the driver when an earlier test of
+    the session disconnected it (``ray.shutdown()`` is a legitimate thing for a test to do).
+    """
+    nodes = gpu_ray_cluster.ray.nodes()
     problem = _suitable(nodes)
     if problem:
         pytest.skip(f"the session's Ray cluster does not fit the differential scenarios: {problem}")
