@@ -1,7 +1,8 @@
 """The pieces that make an interrupted run leave nothing, without Ray: finding a cluster's
 processes by token and session, ending them while more are being spawned, the keeper's
 abort (asked, at the end of its input, at its parent's death), the spawn gate, and the
-signal handling of :mod:`pytest_raycallbacks.interrupts`. Fast; not marked ``live``."""
+signal handling of :mod:`pytest_raycallbacks.interrupts` (one test imports Ray in a child and
+checks that an interrupted process starts no Ray cluster). Fast; not marked ``live``."""
 
 from __future__ import annotations
 
@@ -308,10 +309,120 @@ def test_an_ignored_sigint_stays_ignored_and_handlers_are_restored() -> None:
     returncode, output = _interrupted(signal.SIGINT, signal.SIGTERM, signal.SIGTERM, mode="ignored")
     assert "first: KeyboardInterrupt" in output  # from the SIGTERM: the SIGINT was ignored
     assert returncode == 2
-    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
-    interrupts.install()
+    # install() takes over only handlers still at their defaults: a driver connected earlier
+    # in this session (ray.init installs a SIGTERM handler of its own) keeps Ray's.
+    session_sigterm = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        assert signal.getsignal(signal.SIGTERM) is not before[1]
+        before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+        interrupts.install()
+        try:
+            assert signal.getsignal(signal.SIGTERM) is not before[1]
+        finally:
+            interrupts.restore()
+        assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+        def foreign(signum: int, frame: object) -> None:  # as ray.init installs one
+            raise SystemExit(signum)
+
+        signal.signal(signal.SIGTERM, foreign)
+        interrupts.install()  # a handler someone else installed is left alone
+        try:
+            assert signal.getsignal(signal.SIGTERM) is foreign
+        finally:
+            interrupts.restore()
+        assert signal.getsignal(signal.SIGTERM) is foreign
     finally:
-        interrupts.restore()
-    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+        signal.signal(signal.SIGTERM, session_sigterm)
+
+
+#: A thread the interrupt abandons (as it abandons a check's thread) calls Ray afterwards,
+#: with no driver connected; then the script says what the call did and whether Ray made its
+#: folder under $RAY_TMPDIR.
+ABANDONED = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    import ray
+    from pytest_raycallbacks import interrupts
+    interrupts.install()
+    go, outcome = threading.Event(), []
+
+    def abandoned():
+        go.wait()
+        try:
+            outcome.append(ray.get_runtime_context().get_node_id())
+        except Exception as exc:
+            outcome.append(type(exc).__name__)
+
+    thread = threading.Thread(target=abandoned, daemon=True)
+    thread.start()
+    try:
+        print("ready", flush=True)
+        time.sleep(30)
+    except KeyboardInterrupt:
+        go.set()
+        thread.join(60)
+    started = ray.is_initialized()
+    if started:
+        ray.shutdown()
+    folder = os.path.exists(os.path.join(os.environ["RAY_TMPDIR"], "ray"))
+    print("outcome", outcome, "started", started, "folder", folder, flush=True)
+    """
+)
+
+
+def test_after_an_interrupt_a_ray_call_does_not_start_a_cluster(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-c", ABANDONED],
+        env={**_env(""), "RAY_TMPDIR": str(tmp_path)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert process.stdout is not None
+    lines = []
+    while (line := process.stdout.readline()) and line.strip() != "ready":
+        lines.append(line)
+    process.send_signal(signal.SIGINT)
+    try:
+        output = "".join(lines) + process.communicate(timeout=120)[0]
+    finally:
+        process.kill()
+    assert "outcome ['RuntimeError'] started False folder False" in output, output
+
+
+#: Run as ``python -m`` (as ``python -m pytest`` runs): an interrupt lands inside code that
+#: exec() runs from a string and is caught further up, as pytest catches it; the kit's
+#: plugin then ends its run (``pytest_unconfigure``) and the process exits with status 2.
+CAUGHT_IN_EXEC = textwrap.dedent(
+    """
+    import sys
+    from pytest_raycallbacks import interrupts
+    plugin = interrupts.InterruptPlugin()
+    try:
+        exec("import os, signal, time\\nos.kill(os.getpid(), signal.SIGINT)\\ntime.sleep(10)")
+    except KeyboardInterrupt:
+        print("caught", interrupts.interrupted(), flush=True)
+    plugin.pytest_unconfigure(None)
+    sys.exit(2)
+    """
+)
+
+
+def test_an_interrupt_caught_after_it_left_exec_still_exits_with_status_2(
+    tmp_path: Path,
+) -> None:
+    # Without the kit's reset CPython would end this process by SIGINT (-2): it marks a
+    # KeyboardInterrupt that left exec() of a string as unhandled, even once caught.
+    (tmp_path / "caughtinexec.py").write_text(CAUGHT_IN_EXEC)
+    done = subprocess.run(
+        [sys.executable, "-m", "caughtinexec"],
+        cwd=tmp_path,
+        env=_env(""),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert "caught True" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 2, done.stdout + done.stderr
