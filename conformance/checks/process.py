@@ -28,9 +28,14 @@ def _changed(ctx: CheckContext, aspect: str) -> list[str]:
     return found
 
 
-def _happened(found: list[str]) -> str:
+def _require_unchanged(ctx: CheckContext, aspect: str, *, expected: str, fix: str) -> None:
+    """Fail, listing the first calls that changed ``aspect``, if any call changed it."""
+    found = _changed(ctx, aspect)
+    if not found:
+        return
     more = len(found) - _LISTED
-    return "\n".join(found[:_LISTED]) + (f"\n(and {more} more call(s))" if more > 0 else "")
+    happened = "\n".join(found[:_LISTED]) + (f"\n(and {more} more call(s))" if more > 0 else "")
+    raise CheckFailed(expected=expected, happened=happened, fix=fix)
 
 
 @check(
@@ -45,16 +50,15 @@ def _happened(found: list[str]) -> str:
     belong to.""",
 )
 def ray_connection(ctx: CheckContext) -> str | None:
-    found = _changed(ctx, RAY_CONNECTION)
-    if found:
-        raise CheckFailed(
-            expected="the driver connected to the same cluster, as the same job, after every "
-            "call as before it",
-            happened=_happened(found),
-            fix="never call ray.shutdown() or ray.init() in a callback: the process is "
-            "connected before the first phase; use that connection (ray.util.placement_group, "
-            "ray.get, ...), and test ray.is_initialized() if you must know",
-        )
+    _require_unchanged(
+        ctx,
+        RAY_CONNECTION,
+        expected="the driver connected to the same cluster, as the same job, after every "
+        "call as before it",
+        fix="never call ray.shutdown() or ray.init() in a callback: the process is "
+        "connected before the first phase; use that connection (ray.util.placement_group, "
+        "ray.get, ...), and test ray.is_initialized() if you must know",
+    )
     return None
 
 
@@ -67,15 +71,14 @@ def ray_connection(ctx: CheckContext) -> str | None:
     worker.""",
 )
 def environment(ctx: CheckContext) -> str | None:
-    found = _changed(ctx, ENVIRONMENT)
-    if found:
-        raise CheckFailed(
-            expected="os.environ the same after every call as before it",
-            happened=_happened(found),
-            fix="return the variables in runtime_env env_vars instead: {'runtime_env': "
-            "{**(data.get('runtime_env') or {}), 'env_vars': {**((data.get('runtime_env') or "
-            "{}).get('env_vars') or {}), 'NAME': 'value'}}}; reading os.environ is fine",
-        )
+    _require_unchanged(
+        ctx,
+        ENVIRONMENT,
+        expected="os.environ the same after every call as before it",
+        fix="return the variables in runtime_env env_vars instead: {'runtime_env': "
+        "{**(data.get('runtime_env') or {}), 'env_vars': {**((data.get('runtime_env') or "
+        "{}).get('env_vars') or {}), 'NAME': 'value'}}}; reading os.environ is fine",
+    )
     return None
 
 
@@ -87,15 +90,14 @@ def environment(ctx: CheckContext) -> str | None:
     somewhere else, and the engine's workers on other nodes do not follow.""",
 )
 def working_directory(ctx: CheckContext) -> str | None:
-    found = _changed(ctx, WORKING_DIRECTORY)
-    if found:
-        raise CheckFailed(
-            expected="os.getcwd() the same after every call as before it",
-            happened=_happened(found),
-            fix="use absolute paths (pathlib.Path(__file__).parent / 'file', or a path from "
-            "the config) instead of os.chdir; to give the engine's workers files, ship them "
-            "with runtime_env={'working_dir': ...}",
-        )
+    _require_unchanged(
+        ctx,
+        WORKING_DIRECTORY,
+        expected="os.getcwd() the same after every call as before it",
+        fix="use absolute paths (pathlib.Path(__file__).parent / 'file', or a path from "
+        "the config) instead of os.chdir; to give the engine's workers files, ship them "
+        "with runtime_env={'working_dir': ...}",
+    )
     return None
 
 
@@ -107,13 +109,12 @@ def working_directory(ctx: CheckContext) -> str | None:
     the workers need travels with runtime_env py_modules or working_dir.""",
 )
 def import_path(ctx: CheckContext) -> str | None:
-    found = _changed(ctx, IMPORT_PATH)
-    if found:
-        raise CheckFailed(
-            expected="sys.path the same after every call as before it",
-            happened=_happened(found),
-            fix="install the package (or set PYTHONPATH in the deployment's image), and ship "
-            "code the engine's workers need with runtime_env={'py_modules': [...]} or "
-            "{'working_dir': ...}; never edit sys.path in a callback",
-        )
+    _require_unchanged(
+        ctx,
+        IMPORT_PATH,
+        expected="sys.path the same after every call as before it",
+        fix="install the package (or set PYTHONPATH in the deployment's image), and ship "
+        "code the engine's workers need with runtime_env={'py_modules': [...]} or "
+        "{'working_dir': ...}; never edit sys.path in a callback",
+    )
     return None
