@@ -6,7 +6,6 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_raycallbacks.fake_ray.model import Bundle, Node
 from pytest_raycallbacks.fake_ray.placement import full_gpu_capacity, label_match, plan
 from pytest_raycallbacks.fake_ray.resources import (
     SCALE,
@@ -17,31 +16,9 @@ from pytest_raycallbacks.fake_ray.resources import (
     release_gpus,
     to_units,
 )
+from tests.fake_nodes import make_bundle, make_node
 
 STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
-
-
-def make_node(index: int, cpus: int, gpus: int) -> Node:
-    total = to_units({"CPU": cpus, "GPU": gpus})
-    capacity = full_gpu_capacity(gpus)
-    return Node(
-        index=index,
-        node_id=f"{index:056x}",
-        name=f"n{index}",
-        ip=f"10.0.0.{index}",
-        is_head=index == 0,
-        total=total,
-        avail=dict(total),
-        gpus=list(capacity),
-        gpu_capacity=capacity,
-        labels={"ray.io/node-id": f"{index:056x}", "zone": "a" if index % 2 else "b"},
-        env={},
-    )
-
-
-def make_bundle(index: int, cpus: float, gpus: float) -> Bundle:
-    spec = {k: v for k, v in (("CPU", cpus), ("GPU", gpus)) if v}
-    return Bundle(index=index, demand=to_units(spec), spec=spec)
 
 
 nodes_st = st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), min_size=1, max_size=8)

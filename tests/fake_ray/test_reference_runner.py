@@ -20,23 +20,7 @@ from reference_runner import (
     RayNotConnectedError,
     initialize_node,
 )
-
-ALL_FILES = {
-    "README.md",
-    "chat_template.jinja",
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-}
-TOKENIZER_FILES = {
-    "chat_template.jinja",
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-}
+from tests.tiny_model_files import ALL_FILES, TOKENIZER_FILES
 
 
 def run(config: LLMConfig, **kwargs: Any) -> InitializeNodeOutput:

@@ -15,16 +15,7 @@ from reference_runner import (
     download_model,
 )
 from reference_runner.download import ModelDownloadResult, NodeDownload
-
-ALL_FILES = {
-    "README.md",
-    "chat_template.jinja",
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-}
+from tests.tiny_model_files import ALL_FILES
 
 
 @pytest.mark.parametrize(

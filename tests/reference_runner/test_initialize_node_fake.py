@@ -28,16 +28,7 @@ from reference_runner import (
     initialize_node,
 )
 from reference_runner.download_check import final_group_missing_model, placement_group_node_ids
-
-ALL_FILES = {
-    "README.md",
-    "chat_template.jinja",
-    "config.json",
-    "generation_config.json",
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-}
+from tests.tiny_model_files import ALL_FILES
 
 
 def run(config: LLMConfig, **kwargs: Any) -> InitializeNodeOutput:

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_raycallbacks.fake_ray import FakeRayCluster
-from pytest_raycallbacks.fake_ray.model import Bundle, Node
-from pytest_raycallbacks.fake_ray.placement import full_gpu_capacity, plan
+from pytest_raycallbacks.fake_ray.model import Bundle
+from pytest_raycallbacks.fake_ray.placement import plan
 from pytest_raycallbacks.fake_ray.resources import to_units
 from reference_runner import TINY_MODEL_PATH, LLMConfig, PlacementGroupTimeoutError
 from reference_runner.cluster_growth import growth_from_config, growth_from_status, probe_growth
@@ -26,6 +26,7 @@ from reference_runner.placement_feasibility import (
     why_never_placed,
 )
 from reference_runner.placement_wait import PlacementGroupInfeasibleError
+from tests.fake_nodes import make_node
 
 #: The live cluster's default simulated shape: a CPU head, two nodes of 2 GPUs.
 CLUSTER = [
@@ -117,25 +118,6 @@ def test_label_selectors_and_an_empty_cluster() -> None:
     assert why_never_placed(gpus(1), "PACK", []) == "the cluster has no alive node"
     with pytest.raises(ValueError, match="unknown placement strategy 'TIGHT'"):
         why_never_placed(gpus(1), "TIGHT", CLUSTER)
-
-
-def make_node(index: int, cpus: int, gpus_: int, used_cpus: int, used_gpus: int) -> Node:
-    total = to_units({"CPU": cpus, "GPU": gpus_})
-    capacity = full_gpu_capacity(gpus_)
-    free_devices = [0 if i < used_gpus else d for i, d in enumerate(capacity)]
-    return Node(
-        index=index,
-        node_id=f"{index:056x}",
-        name=f"n{index}",
-        ip=f"10.0.0.{index}",
-        is_head=index == 0,
-        total=total,
-        avail={"CPU": total.get("CPU", 0) - used_cpus * 10_000, "GPU": sum(free_devices)},
-        gpus=free_devices,
-        gpu_capacity=capacity,
-        labels={},
-        env={},
-    )
 
 
 nodes_st = st.lists(
