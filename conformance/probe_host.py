@@ -2,14 +2,15 @@
 probes, enforce their deadlines, collect their answers.
 
 One :class:`ProbeServer` per process (:func:`shared_server`): the first probe starts it
-(about one interpreter start with ``reference_runner`` and Ray's cloudpickle imported), every
+(about one interpreter start with ``reference_runner`` imported; Ray's cloudpickle follows
+when the server is first idle), every
 probe after that costs a ``fork``; each request carries the child's working folder,
 ``sys.path`` head (:func:`probe_path`) and environment, so one server serves every folder.
 A daemon *deadline thread* per server reads the server's reports and owns every deadline,
 so no deadline depends on anyone waiting for the answer:
 
-* until the child reports its first stage: :data:`STARTUP_S` while the server starts, else
-  :data:`FORK_S`;
+* until the child reports its first stage: :data:`STARTUP_S` while the server starts or
+  imports Ray (it says so), else :data:`FORK_S`;
 * the ``import`` stage: the import limit (plus :func:`reference_runner.bounded.grace_s`);
 * each later stage (``load``: constructing a class spec; ``build``: building a
   ``CallbackBase`` subclass as Ray does; ``ship``: rebuilding the pickled callable): the
@@ -43,7 +44,7 @@ from reference_runner.bounded import grace_s
 
 from . import probe_server
 
-#: Longest wait for the server to start (an interpreter importing Ray's cloudpickle).
+#: Longest wait for the server to start, or to import Ray's cloudpickle (nothing forks then).
 STARTUP_S: Final = 60.0
 #: Longest wait for a forked child to report its first stage once the server is ready.
 FORK_S: Final = 10.0
@@ -121,6 +122,8 @@ class ProbeServer:
         self._probes: dict[int, Probe] = {}
         self._ids = itertools.count(1)
         self.ready_at: float | None = None
+        self.preloading_since: float | None = None  # the server imports Ray: nothing forks
+        self.preloaded_at = 0.0
         self.info: dict[str, Any] = {}
         self.dead: str | None = None
         self.started = time.monotonic()
@@ -188,9 +191,15 @@ class ProbeServer:
             return bool(self._probes)
 
     def close(self) -> None:
-        """End of input: the server kills and reaps what still runs, then exits."""
+        """End of input: the server kills and reaps what still runs, then exits. With no
+        probe in flight it runs no child (it reports each one's exit), so it is killed at
+        once: it may be in the middle of importing Ray, and would read the end of input only
+        after that."""
         with contextlib.suppress(OSError):
             self._stdin.close()
+        if not self.busy:
+            with contextlib.suppress(OSError):
+                self.process.kill()
         try:
             self.process.wait(timeout=KILL_WAIT_S)
         except subprocess.TimeoutExpired:
@@ -230,7 +239,9 @@ class ProbeServer:
         if probe.stage == "queued":
             if self.ready_at is None:
                 return self.started + STARTUP_S
-            return max(probe.submitted, self.ready_at) + FORK_S
+            if self.preloading_since is not None:  # it forks once Ray is imported
+                return self.preloading_since + STARTUP_S
+            return max(probe.submitted, self.ready_at, self.preloaded_at) + FORK_S
         limit = probe.import_limit_s if probe.stage == "import" else probe.stage_limit_s
         return probe.stage_started + limit + grace_s(limit)
 
@@ -243,6 +254,12 @@ class ProbeServer:
         if kind == "ready":
             self.info = event
             self.ready_at = time.monotonic()
+            return
+        if kind == "preloading":
+            self.preloading_since = time.monotonic()
+            return
+        if kind == "preloaded":
+            self.preloading_since, self.preloaded_at = None, time.monotonic()
             return
         with self._lock:
             probe = self._probes.get(event.get("id"))

@@ -2,8 +2,10 @@
 
 This file is not imported by the kit: :mod:`conformance.probe_host` runs it with a
 ``python -c`` bootstrap (a file path or ``-m`` would put a kit folder on ``sys.path``). It
-imports only the standard library and ``reference_runner`` (and Ray's cloudpickle, when Ray
-is installed) before it serves; it never imports a user's module itself. Each child then
+imports only the standard library and ``reference_runner`` before it says ``ready``, and
+Ray's cloudpickle (when Ray is installed) at its first idle moment: the requests already
+queued (the kit's configure-time admission) are forked first, without Ray, so they never
+wait for its import; it never imports a user's module itself. Each child then
 takes, from its request, what a fresh ``python -c`` in the kit's folder would have: the
 environment, the working folder and a ``sys.path`` of ``''``, the deliberate import paths
 and the user's ``PYTHONPATH``, then the standard entries (as in a Ray worker).
@@ -26,6 +28,7 @@ environment, the kit's as it is when the probe starts; its working folder; the h
 ``sys.path``, ``''`` and the deliberate import paths, before the standard entries) or
 ``{"kill": id}``. Out (stdout, each
 line shorter than ``PIPE_BUF`` so children and server never interleave): ``ready``,
+``preloading`` and ``preloaded`` (around Ray's import, while nothing is forked),
 ``forked`` (``id``, ``pid``), ``stage`` (``id``, ``stage``), ``exited`` (``id``, ``status``:
 exit code, or minus the signal number), ``fork-error``.
 """
@@ -50,11 +53,9 @@ def _send(fd: int, message: dict[str, Any]) -> None:
         os.write(fd, (json.dumps(message) + "\n").encode())
 
 
-def _preload() -> tuple[list[str], set[str], list[str]]:
-    """Import what every probe needs, once: the loader, the config, Ray's cloudpickle.
-    Returns the names preloaded, the modules Ray's import added and the ``sys.path`` entries
-    it inserted, which are taken out again: a child gets them (and those modules in its
-    import closure) only when its callback imports Ray, as in a fresh interpreter."""
+def _preload_runner() -> list[str]:
+    """Import what every probe needs, once, before the server says ``ready``: the loader and
+    the config. Returns the names imported."""
     import importlib
 
     loaded = []
@@ -65,15 +66,25 @@ def _preload() -> tuple[list[str], set[str], list[str]]:
     ):
         importlib.import_module(name)
         loaded.append(name)
+    return loaded
+
+
+def _preload_ray() -> tuple[list[str], set[str], list[str]]:
+    """Import Ray's cloudpickle (the ``ship`` stage and every callback that imports Ray need
+    it), once, when the server is idle. Returns the names imported, the modules Ray's import
+    added and the ``sys.path`` entries it inserted, which are taken out again: a child gets
+    them (and those modules in its import closure) only when its callback imports Ray, as in
+    a fresh interpreter."""
+    import importlib
+
     before, path = set(sys.modules), list(sys.path)
     try:
         importlib.import_module("ray.cloudpickle")
     except Exception:  # Ray is optional here; a child that needs it reports the failure
-        return loaded, set(), []
-    loaded.append("ray.cloudpickle")
+        return [], set(), []
     added_paths = [entry for entry in sys.path if entry not in path]
     sys.path[:] = path
-    return loaded, set(sys.modules) - before, added_paths
+    return ["ray.cloudpickle"], set(sys.modules) - before, added_paths
 
 
 # ---------------------------------------------------------------------------------- child
@@ -240,8 +251,9 @@ def _child(
 
 
 class _Server:
-    def __init__(self, ray: tuple[set[str], list[str]], base_path: list[str]) -> None:
-        self.ray = ray
+    def __init__(self, base_path: list[str]) -> None:
+        self.ray: tuple[set[str], list[str]] = (set(), [])  # until Ray is preloaded
+        self.ray_pending = True
         self.base_path = base_path
         self.children: dict[int, tuple[int, int | None]] = {}  # pid -> (request id, pidfd)
         self.buffer = b""
@@ -300,8 +312,12 @@ class _Server:
                 self.reap(block=True)
                 break
             polling = any(fd is None for _, fd in self.children.values())
-            timeout = 0.02 if polling else None
+            idle = self.ray_pending and not self.children
+            timeout = 0.0 if idle else 0.02 if polling else None
             readable, _, _ = select.select([0, *self.fds()], [], [], timeout)
+            if idle and not readable:
+                self.preload_ray()
+                continue
             if 0 in readable:
                 chunk = os.read(0, 65536)
                 if not chunk:
@@ -313,6 +329,15 @@ class _Server:
                         self.handle(line)
             self.reap()
 
+    def preload_ray(self) -> None:
+        """Import Ray's cloudpickle now that no request waits and no child runs: the probes
+        already asked for (the kit's configure-time admission) never wait for it, the
+        later ones fork with it loaded. The kit is told, since nothing forks meanwhile."""
+        _send(1, {"event": "preloading"})
+        loaded, group, paths = _preload_ray()
+        self.ray, self.ray_pending = (group, paths), False
+        _send(1, {"event": "preloaded", "preloaded": loaded})
+
 
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(OSError):
@@ -320,10 +345,11 @@ def _kill_group(pid: int) -> None:
 
 
 def main() -> None:
-    """Preload, say ``ready``, serve until end of input."""
+    """Preload the runner, say ``ready``, serve until end of input (Ray is preloaded at the
+    first idle moment)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the kit's to handle
     start = time.perf_counter()
-    preloaded, ray_group, ray_paths = _preload()
+    preloaded = _preload_runner()
     import threading
 
     _send(
@@ -338,7 +364,11 @@ def main() -> None:
     )
     own = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
     base_path = [p for p in sys.path if p and p not in own]  # the standard entries
-    _Server((ray_group, ray_paths), base_path).serve()
+    _Server(base_path).serve()
+    # Every child is reaped and every report written with os.write: nothing is left to
+    # flush or finalize, and tearing down an interpreter that holds Ray takes longer than
+    # the kit should wait for at its exit.
+    os._exit(0)
 
 
 if __name__ == "__main__" and MARKER in sys.argv:

@@ -25,6 +25,7 @@ connection.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -106,9 +107,16 @@ def snapshot() -> ProcessState:
     )
 
 
+@functools.cache
+def _signal_numbers() -> tuple[int, ...]:
+    """The platform's signal numbers (``signal.valid_signals()`` builds a set of enums on
+    every call, which would be most of a snapshot's cost)."""
+    return tuple(int(number) for number in signal.valid_signals())
+
+
 def _signal_handlers() -> dict[int, Any]:
     handlers = {}
-    for number in signal.valid_signals():
+    for number in _signal_numbers():
         try:
             handlers[int(number)] = signal.getsignal(number)
         except (OSError, ValueError):

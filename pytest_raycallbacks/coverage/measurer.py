@@ -43,6 +43,11 @@ PLUGIN_NAME: Final = "raycallbacks-coverage"
 #: The items measured: those that run the callback in this process.
 MEASURED_CLUSTERS: Final = ("local", "fake")
 _QUIET: Final = ["no-data-collected", "module-not-imported", "module-not-measured"]
+_COLLECTOR_BUILD = threading.Lock()
+
+
+def _no_stack_summary(*args: Any, **kwargs: Any) -> str:
+    return "(built by pytest-raycallbacks' coverage measurer)"
 
 
 def other_measurement() -> str | None:
@@ -90,6 +95,25 @@ class CoverageMeasurer:
             self._measurements[spec] = cov
         return cov
 
+    def _start(self, cov: Any) -> None:
+        """``cov.start()``, without the stack summary coverage.py takes for its own debug
+        output when it builds its collector on the first start (``Collector.origin``, from
+        ``inspect.stack()``: the first call stats every loaded module, ~60 ms with Ray
+        imported, a fifth of a one-callback run's checks). Where coverage.py has no such
+        hook the start is the plain one."""
+        import coverage.collector as collector
+
+        summary = getattr(collector, "short_stack", None)
+        if summary is None or getattr(cov, "_collector", None) is not None:
+            cov.start()
+            return
+        with _COLLECTOR_BUILD:
+            collector.short_stack = _no_stack_summary  # type: ignore[attr-defined]
+            try:
+                cov.start()
+            finally:
+                collector.short_stack = summary  # type: ignore[attr-defined]
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, Any]:
         plan = item.stash.get(PLAN_KEY, None)
@@ -105,7 +129,7 @@ class CoverageMeasurer:
             return (yield)
         try:
             cov = self._coverage_for(plan.spec, file)
-            cov.start()
+            self._start(cov)
         except Exception as exc:  # never fail a check because the measurement could not start
             record["coverage"] = {"unmeasured": f"coverage.py could not start: {exc}"}
             return (yield)

@@ -17,12 +17,13 @@ first check needs it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from conformance.bounds import Halt
-    from conformance.probe import ProbeResult
+    from conformance.probe import PendingProbe, ProbeResult
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,46 @@ class Admission:
     probe: ProbeResult
 
 
+@dataclass(frozen=True)
+class PendingAdmission:
+    """The probes of :func:`start_admission`, running; :meth:`result` waits for them."""
+
+    probes: Mapping[str, PendingProbe]
+    import_limit_s: float
+
+    def result(self) -> dict[str, Admission]:
+        """Admit or refuse each spec once its probe answered (see the module docstring)."""
+        return {
+            spec: _admission(spec, probe.result(), self.import_limit_s)
+            for spec, probe in self.probes.items()
+        }
+
+
+def start_admission(
+    specs: tuple[str, ...], *, cwd: str, import_paths: tuple[str, ...], import_limit_s: float
+) -> PendingAdmission:
+    """Hand every spec's probe to the probe server (starting it) and return at once: the
+    probes queue while it starts, and it forks them before anything else."""
+    from conformance.probe import import_probe
+
+    return PendingAdmission(
+        probes={
+            spec: import_probe(
+                spec, cwd=cwd, import_paths=import_paths, import_limit_s=import_limit_s
+            )
+            for spec in specs
+        },
+        import_limit_s=import_limit_s,
+    )
+
+
 def admit(
     specs: tuple[str, ...], *, cwd: str, import_paths: tuple[str, ...], import_limit_s: float
 ) -> dict[str, Admission]:
     """Probe every spec at once and admit or refuse each (see the module docstring)."""
-    from conformance.probe import import_probe
-
-    pending = {
-        spec: import_probe(spec, cwd=cwd, import_paths=import_paths, import_limit_s=import_limit_s)
-        for spec in specs
-    }
-    return {
-        spec: _admission(spec, probe.result(), import_limit_s) for spec, probe in pending.items()
-    }
+    return start_admission(
+        specs, cwd=cwd, import_paths=import_paths, import_limit_s=import_limit_s
+    ).result()
 
 
 def _admission(spec: str, result: ProbeResult, import_limit_s: float) -> Admission:

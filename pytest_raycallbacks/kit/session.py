@@ -47,10 +47,9 @@ from pytest_raycallbacks.coverage.measurer import CoverageMeasurer
 from pytest_raycallbacks.interrupts import InterruptPlugin
 from pytest_raycallbacks.report.results import Results, verdict
 
-from .admission import admit
 from .object_store import RunObjectStore
 from .plan import PLAN_KEY, RECORD_KEY, plan_items
-from .prewarm import start_probe_server_and_import_ray
+from .prewarm import admit_while_importing_ray
 from .run_bound import FINISH_S, RunClock, bound_line, run_bound
 from .settings import KitSettings, check_callback_kwargs_styles
 
@@ -91,9 +90,8 @@ class Kit:
                 sys.path.insert(0, path)
         # Planning needs each spec's style: a bounded probe in a fresh interpreter says it,
         # and refuses a spec whose import hangs or ends the interpreter (.admission). Ray is
-        # imported here while that interpreter starts (.prewarm).
-        start_probe_server_and_import_ray()
-        self.admissions = admit(
+        # imported here while that interpreter starts and probes (.prewarm).
+        self.admissions = admit_while_importing_ray(
             settings.specs,
             cwd=str(config.invocation_params.dir),
             import_paths=self.import_paths,
