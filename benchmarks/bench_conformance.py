@@ -66,6 +66,17 @@ def second(phase, config, data):
     return None
 '''
 
+FLOOR_TEST = '''"""What no fake certification can do without: Ray (the fake routes Ray's own API, which
+the reference runner calls) and the reference runner (its LLMConfig)."""
+
+
+def test_floor():
+    import ray
+    import reference_runner
+
+    assert ray.util.placement_group and reference_runner.LLMConfig
+'''
+
 #: The goals; a figure at or under its limit is OK.
 FAKE_RATIO_GOAL = 1.5
 FURTHER_CALLBACK_GOAL_S = 0.3
@@ -201,6 +212,7 @@ def main() -> None:
     args = parser.parse_args()
 
     trivial = Command("trivial pytest run (one empty test)", ("test_one.py",), must_pass=False)
+    floor = Command("floor: one test importing Ray + the runner", ("test_floor.py",))
     one = Command("certify 1 callback, fake", certify("first"))
     two = Command("certify 2 callbacks, fake", certify("first", "second"))
     live = Command("certify 1 callback, fake + live (warm)", certify("first", cluster="both"))
@@ -211,6 +223,7 @@ def main() -> None:
         project.mkdir()
         (project / "bench_callbacks.py").write_text(CALLBACKS)
         (project / "test_one.py").write_text("def test_one():\n    pass\n")
+        (project / "test_floor.py").write_text(FLOOR_TEST)
         (project / "pytest.ini").write_text(
             "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
         )
@@ -223,7 +236,7 @@ def main() -> None:
 
         warm_reason: str | None = "skipped (--no-live)"
         with contextlib.ExitStack() as stack:
-            commands = [trivial, one, two]
+            commands = [trivial, floor, one, two]
             if not args.no_live:
                 warm_reason = stack.enter_context(warm_cluster(Path(tmp) / "state", env))
                 if warm_reason is None:
@@ -254,6 +267,13 @@ def main() -> None:
     print(
         f"  [{verdict(ratio, FAKE_RATIO_GOAL)}] fake certification of one callback: "
         f"{ratio:.2f}x a trivial pytest run [CPU {cpu_ratio:.2f}x] (goal <= {FAKE_RATIO_GOAL}x)"
+    )
+    floor_ratio = wall[floor.label] / wall[trivial.label]
+    own = (wall[one.label] - wall[floor.label]) / wall[trivial.label]
+    print(
+        f"        the floor alone (Ray + the runner imported) is {floor_ratio:.2f}x the trivial "
+        f"run; the kit's own cost on top of it: {own:.2f}x the trivial run "
+        f"(fake certification = {wall[one.label] / wall[floor.label]:.2f}x the floor)"
     )
     print(
         f"  [{verdict(further(wall_of), FURTHER_CALLBACK_GOAL_S)}] each further callback in "
