@@ -231,6 +231,8 @@ class ProbeServer:
             ends = [self._deadline(p) for p in self._probes.values()]
         if self.ready_at is None:
             ends.append(self.started + STARTUP_S)
+        if self.preloading_since is not None:
+            ends.append(self.preloading_since + STARTUP_S)
         return max(0.0, min(ends) - now) if ends else None
 
     def _deadline(self, probe: Probe) -> float:
@@ -279,8 +281,16 @@ class ProbeServer:
 
     def _enforce(self) -> None:
         now = time.monotonic()
+        stuck = None
         if self.ready_at is None and now >= self.started + STARTUP_S:
-            self._fail_all(f"the probe interpreter did not start within {STARTUP_S:g} s")
+            stuck = f"the probe interpreter did not start within {STARTUP_S:g} s"
+        elif self.preloading_since is not None and now >= self.preloading_since + STARTUP_S:
+            stuck = (
+                f"the probe interpreter did not import Ray within {STARTUP_S:g} s (is a "
+                "module named 'ray' on PYTHONPATH or the working folder blocking at import?)"
+            )
+        if stuck is not None:  # the server is stuck: the next probe starts a new one
+            self._fail_all(stuck)
             with contextlib.suppress(OSError):
                 self.process.kill()
             return

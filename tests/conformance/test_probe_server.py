@@ -159,3 +159,90 @@ def test_the_server_is_single_threaded_and_marked_with_its_owner(folder: Path) -
     assert b"raycallbacks-probe-server" in command
     assert f"--owner={os.getpid()}".encode() in command
     assert sys.executable.encode() == command[0]
+
+
+# -------------------------------------------- Ray's import, when the server is first idle
+
+
+@pytest.fixture
+def slow_ray(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh server whose Ray import takes 3 s: a stand-in ``ray`` package first on its
+    ``PYTHONPATH`` (the server imports ``ray.cloudpickle`` when it is first idle), and a
+    module that notes whether Ray was loaded in the child that imported it."""
+    stand_in = folder / "slow_ray_path" / "ray"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("import time\ntime.sleep(3)\n")
+    (stand_in / "cloudpickle.py").write_text("")
+    (folder / "sees_ray.py").write_text(
+        "import sys\n"
+        "open('sees_ray.txt', 'a').write(f'{\"ray\" in sys.modules}\\n')\n"
+        "def callback(phase, config, data):\n    return None\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(stand_in.parent))
+    probe_host.close_all()  # the next probe starts a server with this environment
+    yield folder
+    probe_host.close_all()  # later tests get a server with the real Ray
+
+
+def _seen(folder: Path) -> list[str]:
+    return (folder / "sees_ray.txt").read_text().split()
+
+
+def test_probes_queued_before_the_server_is_ready_never_wait_for_rays_import(
+    slow_ray: Path,
+) -> None:
+    started = time.monotonic()
+    result = _probe(slow_ray, "sees_ray.callback", limit=20)
+    server = shared_server()
+    assert result.error is None
+    assert _seen(slow_ray) == ["False"]  # forked before the server imported Ray
+    assert server.preloaded_at == 0.0  # and answered while that import was still going on
+    assert time.monotonic() - started < 3
+
+
+def test_a_probe_sent_while_the_server_imports_ray_waits_for_it_then_forks(
+    slow_ray: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = shared_server()
+    deadline = time.monotonic() + 30
+    while server.preloading_since is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.preloading_since is not None, "the idle server did not start Ray's import"
+    # Nothing forks during the import: a fork deadline that ignored it would expire there.
+    monkeypatch.setattr(probe_host, "FORK_S", 0.5)
+    result = _probe(slow_ray, "sees_ray.callback", limit=20)
+    assert result.error is None and result.overran is None, result
+    assert _seen(slow_ray) == ["True"]  # forked with Ray loaded
+    assert server.preloaded_at > 0.0
+
+
+def test_closing_an_idle_server_does_not_wait_for_rays_import(slow_ray: Path) -> None:
+    server = shared_server()
+    deadline = time.monotonic() + 30
+    while server.preloading_since is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    probe_host.close_all()
+    assert time.monotonic() - started < 1.5  # Ray's import had about 3 s to go
+    assert not _alive(server.process.pid)
+
+
+def test_a_server_stuck_importing_ray_fails_the_probe_in_time_and_is_replaced(
+    slow_ray: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (slow_ray / "slow_ray_path" / "ray" / "__init__.py").write_text(
+        "import threading\nthreading.Event().wait()\n"
+    )
+    monkeypatch.setattr(probe_host, "STARTUP_S", 1.0)
+    server = shared_server()
+    deadline = time.monotonic() + 30
+    while server.preloading_since is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    result = _probe(slow_ray, "sees_ray.callback", limit=20)
+    assert time.monotonic() - started < 5
+    assert "did not import Ray within 1 s" in (result.error or ""), result
+    assert server.dead is not None
+    time.sleep(0.5)
+    assert not _alive(server.process.pid)
+    assert shared_server() is not server  # the next probe gets a new server

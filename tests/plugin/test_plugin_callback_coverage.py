@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_raycallbacks.coverage.measurer import other_measurement
+from pytest_raycallbacks.coverage.measurer import CoverageMeasurer, other_measurement
 from pytest_raycallbacks.coverage.report import branch_hints, function_lines, ranges
 
 FAKE = ("--raycallbacks-cluster", "fake")
@@ -178,6 +178,29 @@ def test_other_measurement_sees_a_foreign_tracer() -> None:
     finally:
         sys.settrace(before)
     assert reason is not None and reason.startswith("another coverage measurement is active")
+
+
+@measured_here
+def test_the_collector_is_built_without_coveragepys_stack_walk_and_measures(
+    tmp_path: Path,
+) -> None:
+    import coverage
+    import coverage.collector
+
+    module = tmp_path / "measured_cb.py"
+    module.write_text("def cb(x):\n    if x:\n        return 1\n    return 2\n")
+    namespace: dict[str, Any] = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    original = coverage.collector.short_stack
+    cov = coverage.Coverage(data_file=None, branch=True, config_file=False, include=[str(module)])
+    CoverageMeasurer(lambda spec: None)._start(cov)  # type: ignore[arg-type,return-value]
+    try:
+        namespace["cb"](True)
+    finally:
+        cov.stop()
+    assert coverage.collector.short_stack is original  # put back at once
+    assert "pytest-raycallbacks" in cov._collector.origin  # no inspect.stack() taken
+    assert (2, 3) in (cov.get_data().arcs(str(module)) or set())
 
 
 def test_ranges_and_function_lines() -> None:
