@@ -3,9 +3,9 @@ probes, enforce their deadlines, collect their answers.
 
 One :class:`ProbeServer` per process (:func:`shared_server`): the first probe starts it
 (about one interpreter start with ``reference_runner`` imported; Ray's cloudpickle follows
-when the server is first idle), every
-probe after that costs a ``fork``; each request carries the child's working folder,
-``sys.path`` head (:func:`probe_path`) and environment, so one server serves every folder.
+when the server is first idle), every probe after that costs a ``fork``; each request
+carries the child's working folder, ``sys.path`` head (:func:`probe_path`) and environment,
+so one server serves every folder.
 A daemon *deadline thread* per server reads the server's reports and owns every deadline,
 so no deadline depends on anyone waiting for the answer:
 
@@ -17,9 +17,10 @@ so no deadline depends on anyone waiting for the answer:
   per-call timeout plus the same grace.
 
 On expiry it asks the server to SIGKILL the child's process group (the child and whatever
-it started), and the probe's answer says which stage overran. A server that dies or stops
-answering fails the probes in flight (never the run) and is replaced at the next probe. At
-interpreter exit every server is closed: end of input makes it kill and reap what still runs.
+it started), and the probe's answer says which stage overran. A server that dies, or does
+not start or import Ray within :data:`STARTUP_S`, fails the probes in flight (never the run)
+and is replaced at the next probe. At interpreter exit every server is closed: end of input
+makes it kill and reap what still runs (one with no probe in flight is killed at once).
 """
 
 from __future__ import annotations
