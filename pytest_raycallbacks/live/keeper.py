@@ -52,6 +52,11 @@ from .wording import error_text, short_id
 PARENT_POLL_S: Final = 0.5
 #: How long an orderly shutdown waits for what the nodes leave behind to end.
 LEFTOVER_REAP_S: Final = 10.0
+#: How long no process of the cluster must be seen after an orderly shutdown. Short: with
+#: every node stopped nothing that spawns is left (a child forked just before its raylet
+#: died already carries the token and is found by the first scan); the reaper's default
+#: quiet period is for an abort, where a half-started node may still be spawning.
+ORDERLY_SETTLE_S: Final = 0.2
 
 
 class SpawnGate:
@@ -147,7 +152,7 @@ class Keeper:
         self.cluster = None
         with contextlib.suppress(Exception):
             ray._common.utils.reset_ray_address()
-        left = reap(self.owner(), bound_s=LEFTOVER_REAP_S)
+        left = reap(self.owner(), settle_s=ORDERLY_SETTLE_S, bound_s=LEFTOVER_REAP_S)
         if left:
             pids = ", ".join(f"{p.pid} ({p.cmdline[:60]})" for p in left)
             errors.append(f"processes that would not end: {pids}")
