@@ -3,9 +3,10 @@
 The kit must know each spec's style (which checks apply) when it plans the run, and the only
 way to know is to import the spec. Importing it in the test process is unbounded: a module
 that blocks at import (a network call, a lock, ``input()``) or ends the process
-(``os._exit``) would take the run down before any check ran. So :func:`admit` resolves every
-spec in a fresh interpreter first (:func:`conformance.probe.import_probe`: all specs at once,
-each bounded by the import limit, on the run's probe server), and the answer says the style.
+(``os._exit``) would take the run down before any check ran. So :func:`start_admission`
+resolves every spec in a fresh interpreter first (:func:`conformance.probe.import_probe`:
+all specs at once, each bounded by the import limit, on the run's probe server), and
+:meth:`PendingAdmission.result` says each one's style.
 
 A spec whose probe overran the import limit, or whose interpreter ended while importing, is
 *refused*: it gets a :class:`~conformance.bounds.Halt` (never imported in the test process;
@@ -68,15 +69,6 @@ def start_admission(
         },
         import_limit_s=import_limit_s,
     )
-
-
-def admit(
-    specs: tuple[str, ...], *, cwd: str, import_paths: tuple[str, ...], import_limit_s: float
-) -> dict[str, Admission]:
-    """Probe every spec at once and admit or refuse each (see the module docstring)."""
-    return start_admission(
-        specs, cwd=cwd, import_paths=import_paths, import_limit_s=import_limit_s
-    ).result()
 
 
 def _admission(spec: str, result: ProbeResult, import_limit_s: float) -> Admission:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 def admit_while_importing_ray(
     specs: tuple[str, ...], *, cwd: str, import_paths: tuple[str, ...], import_limit_s: float
 ) -> dict[str, Admission]:
-    """:func:`.admission.admit`, with Ray imported in this process while the probes run."""
+    """Admit or refuse every spec (:mod:`.admission`), with Ray imported in this process
+    while the probes run."""
     pending = start_admission(
         specs, cwd=cwd, import_paths=import_paths, import_limit_s=import_limit_s
     )
