@@ -62,8 +62,9 @@ class Halt:
 
     ``reason`` says what overran or broke and the likely cause, ``fix`` what to change
     (what the checks in ``still_run`` fail with); ``imported`` is false when the spec was
-    never imported in the test process; ``check`` names the check that was running when it
-    happened.
+    never imported in the test process (``probed``: because its fresh-interpreter probe
+    refused it; else its import here was interrupted); ``check`` names the check that was
+    running when it happened.
     """
 
     spec: str
@@ -72,12 +73,14 @@ class Halt:
     fix: str = ""
     imported: bool = True
     check: str | None = None
+    probed: bool = True
 
     @property
     def summary(self) -> str:
         """The reason each not-run check of the callback gets."""
         if not self.imported:
-            return f"{self.spec} was never imported in the test process: {self.reason}"
+            how = "was never imported" if self.probed else "did not import"
+            return f"{self.spec} {how} in the test process: {self.reason}"
         where = f" in {self.check}" if self.check else ""
         return (
             f"{self.spec} overran a deadline{where} and may still be running, so the kit runs "
@@ -103,6 +106,27 @@ def import_refused(spec: str, module: str, limit_s: float, *, died: str | None) 
         still = ("loading.importable",)
         fix = "make importing the module free of such side effects; fail with an exception"
     return Halt(spec=spec, reason=reason, still_run=still, fix=fix, imported=False)
+
+
+def import_hung_here(spec: str, module: str, limit_s: float) -> Halt:
+    """The halt of a spec whose import in the test process overran ``limit_s`` and was
+    interrupted, after its fresh-interpreter probe imported it in time."""
+    return Halt(
+        spec=spec,
+        reason=(
+            f"importing {module!r} did not finish within {limit_s:g} s and was interrupted, "
+            "although a fresh interpreter imported it in time: at import time the module "
+            "waits for something only this process has (a lock another thread holds, a "
+            "thread, a server or state of pytest's or a plugin's)"
+        ),
+        still_run=("loading.importable",),
+        fix=(
+            "make importing the module independent of the process that imports it: start "
+            "threads and connections, and wait for them, in the phase that needs them"
+        ),
+        imported=False,
+        probed=False,
+    )
 
 
 def deadline_passed(spec: str, message: str, *, constructor: bool) -> Halt:

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from reference_runner.loading import module_guess
+
 from .probe_host import (
     FORK_S,
     KILL_WAIT_S,
@@ -120,7 +122,7 @@ class PendingProbe:
 def _interpret(probe: Probe, module: str | None, pickle_error: str | None) -> ProbeResult:
     answer = probe.answer()
     output = probe.output()
-    name = answer.get("module") or module or _module_guess(probe.spec)
+    name = answer.get("module") or module or module_guess(probe.spec)
     fields: dict[str, Any] = {
         "import_s": answer.get("import_s"),
         "loaded_type": answer.get("loaded_type"),
@@ -163,11 +165,6 @@ def _interpret(probe: Probe, module: str | None, pickle_error: str | None) -> Pr
             f"; its output ends with: {output.strip()[-300:]}" if output.strip() else ""
         )
     return ProbeResult(**fields)
-
-
-def _module_guess(spec: str) -> str:
-    """The module a spec most likely names, without importing anything."""
-    return spec.split(":", 1)[0] if ":" in spec else spec.rsplit(".", 1)[0]
 
 
 def exit_words(status: int | None) -> str:

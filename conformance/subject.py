@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reference_runner import CallbackLoadError, load_callback
-from reference_runner.loading import ResolvedSpec, resolve_spec
+from reference_runner.loading import ResolvedSpec, module_guess, resolve_spec
 from reference_runner.ray_callback_base import CallbackBaseAdapter, is_callback_base_class
 
-from .bounds import CheckNotRun, Halt, deadline_passed
+from .bounds import CheckNotRun, Halt, deadline_passed, import_hung_here
 from .deadline import DeadlineExceeded, call_with_deadline
+from .interruptible import Overran, interrupt_after
 from .registry import CALLBACK, CALLBACKBASE
 
 T = TypeVar("T")
@@ -54,6 +55,10 @@ class Subject:
             a ``CallbackBase`` subclass as Ray builds it) runs on a thread under that
             deadline, and an overrun halts the subject (:meth:`halt`) (docs/design.md §Bounds on
             user code).
+        import_limit_s: with it, importing the spec here on the main thread is interrupted
+            once it overran that limit (:func:`conformance.interruptible.interrupt_after`),
+            which halts the subject (the import probe had imported it in time, so it waits
+            for something of this process's).
 
     Once :attr:`halted` (a deadline passed, or the import probe refused the module), the
     subject runs no more user code: what was not imported or built yet raises
@@ -68,9 +73,11 @@ class Subject:
         cwd: str = ".",
         callback_kwargs: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
+        import_limit_s: float | None = None,
     ) -> None:
         self.spec = spec
         self.timeout_s = timeout_s
+        self.import_limit_s = import_limit_s
         self.import_paths = import_paths
         self.cwd = cwd
         self.callback_kwargs: dict[str, Any] = dict(callback_kwargs or {})
@@ -154,13 +161,25 @@ class Subject:
             if self._resolved is None and self._resolve_error is None:
                 self._refuse()
                 try:
-                    self._resolved = resolve_spec(self.spec)
+                    self._resolved = self._import()
                 except CallbackLoadError as exc:
                     self._resolve_error = exc
             if self._resolve_error is not None:
                 raise self._resolve_error
             assert self._resolved is not None
             return self._resolved
+
+    def _import(self) -> ResolvedSpec:
+        """``resolve_spec``, interrupted after :attr:`import_limit_s` (which halts)."""
+        if self.import_limit_s is None:
+            return resolve_spec(self.spec)
+        try:
+            with interrupt_after(self.import_limit_s):
+                return resolve_spec(self.spec)
+        except Overran:
+            module = module_guess(self.spec)
+            halt = self.halt(import_hung_here(self.spec, module, self.import_limit_s))
+            raise CallbackLoadError(self.spec, halt.reason) from None
 
     def load(self) -> Callable[..., Any]:
         """The callable as ``load_callback`` returns it (cached: one instance per process,
@@ -297,7 +316,7 @@ def _find_without_import(name: str) -> Any:
 def source_without_import(spec: str) -> dict[str, Any]:
     """Best effort for a spec that is not imported (it does not import, or the kit refused
     to import it): find its module's file without running any module."""
-    module_name = spec.split(":", 1)[0] if ":" in spec else spec.rsplit(".", 1)[0]
+    module_name = module_guess(spec)
     file = None
     for name in (module_name, module_name.rsplit(".", 1)[0]):
         try:

@@ -32,6 +32,13 @@ _COLON_FORM = re.compile(rf"^(?P<module>{_DOTTED}):(?P<attrs>{_DOTTED})$")
 _DOT_FORM = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})+$")
 
 
+def module_guess(spec: str) -> str:
+    """The module a spec most likely names (``pkg.mod`` of ``pkg.mod.attr`` or
+    ``pkg.mod:attr``), without importing anything: for messages about a spec that did not
+    import, where the longest importable prefix is unknown."""
+    return spec.split(":", 1)[0] if ":" in spec else spec.rsplit(".", 1)[0]
+
+
 def spec_form_problem(spec: str) -> str | None:
     """Return why ``spec`` is not a well-formed import path, or ``None`` if it is.
 

@@ -25,11 +25,13 @@ from reference_runner.loading import ResolvedSpec, import_path_of, resolve_spec
 )
 def importable(ctx: CheckContext) -> str | None:
     halt = ctx.subject.halted
-    if halt is not None and not halt.imported:  # the import probe refused the module
+    if halt is not None and not halt.imported:  # refused by the probe, or interrupted here
         raise CheckFailed(
             expected=f"the spec {ctx.subject.spec!r} to import its module and name an object",
             happened=f"in a fresh interpreter, {halt.reason}; the kit never imported it in "
-            "the test process",
+            "the test process"
+            if halt.probed
+            else f"in the test process, {halt.reason}",
             fix=halt.fix,
         )
     try:

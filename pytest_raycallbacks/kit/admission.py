@@ -75,8 +75,9 @@ def _admission(spec: str, result: ProbeResult, import_limit_s: float) -> Admissi
     from conformance.bounds import import_refused
     from conformance.probe import exit_words
     from conformance.registry import CALLBACK
+    from reference_runner.loading import module_guess
 
-    module = result.module or (spec.split(":", 1)[0] if ":" in spec else spec.rsplit(".", 1)[0])
+    module = result.module or module_guess(spec)
     halt = None
     if result.overran in ("import", "load"):
         halt = import_refused(spec, module, import_limit_s, died=None)

@@ -149,6 +149,7 @@ class Kit:
                     cwd=str(self.config.invocation_params.dir),
                     callback_kwargs=self.settings.callback_kwargs.get(spec),
                     timeout_s=self.settings.timeout_s,
+                    import_limit_s=self.import_limit_s,
                 )
                 admission = self.admissions.get(spec)
                 if admission is not None and admission.halt is not None:

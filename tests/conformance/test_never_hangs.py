@@ -1,9 +1,11 @@
 """The kit never hangs and never leaves anything behind (docs/design.md §Bounds on user code).
 
-One kit process certifies, side by side, a good callback and six hostile ones from the bad
+One kit process certifies, side by side, a good callback and seven hostile ones from the bad
 corpus: an ``async def`` that blocks its event loop, one that swallows ``CancelledError``,
 a synchronous call that never returns, a module whose import never returns, one whose import
-ends the interpreter (``os._exit``), and a class whose constructor never returns. The run
+ends the interpreter (``os._exit``), a class whose constructor never returns, and a module
+whose import never returns only inside pytest (the probe passes it; the kit's own import is
+interrupted). The run
 must end within a few timeouts with exit status 1 and a certificate, each hostile callback
 rejected with its cause named, the good one certified, and no process of the run left
 behind. A second run shows the whole-run bound stops a run that reaches it, and a third that
@@ -56,6 +58,11 @@ HOSTILE = {
     "bad_hangs_in_constructor.Callback": (
         "loading.no-arg-class",
         "constructing bad_hangs_in_constructor.Callback() did not finish within 2 s",
+    ),
+    "bad_hangs_only_in_pytest.callback": (
+        "loading.importable",
+        "importing 'bad_hangs_only_in_pytest' did not finish within 2 s and was interrupted, "
+        "although a fresh interpreter imported it in time",
     ),
 }
 
