@@ -20,7 +20,7 @@ On expiry it asks the server to SIGKILL the child's process group (the child and
 it started), and the probe's answer says which stage overran. A server that dies, or does
 not start or import Ray within :data:`STARTUP_S`, fails the probes in flight (never the run)
 and is replaced at the next probe. At interpreter exit every server is closed: end of input
-makes it kill and reap what still runs (one with no probe in flight is killed at once).
+makes it kill and reap what still runs (one busy importing Ray is killed at once).
 """
 
 from __future__ import annotations
@@ -192,13 +192,12 @@ class ProbeServer:
             return bool(self._probes)
 
     def close(self) -> None:
-        """End of input: the server kills and reaps what still runs, then exits. With no
-        probe in flight it runs no child (it reports each one's exit), so it is killed at
-        once: it may be in the middle of importing Ray, and would read the end of input only
-        after that."""
+        """End of input: the server kills and reaps what still runs, then exits. One that
+        is importing Ray (it said so) runs no child, since it imports only when none runs,
+        and would read the end of input only after that import: it is killed at once."""
         with contextlib.suppress(OSError):
             self._stdin.close()
-        if not self.busy:
+        if self.preloading_since is not None:
             with contextlib.suppress(OSError):
                 self.process.kill()
         try:
