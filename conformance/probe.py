@@ -200,7 +200,10 @@ def start_probe(
     ``None`` times resolving the whole spec as its import. ``timeout_s`` bounds each stage
     after the import (default: the import limit)."""
     pickle_error = None
-    tmp = tempfile.TemporaryDirectory(prefix="raycallbacks-probe-")
+    server = shared_server()
+    tmp = tempfile.TemporaryDirectory(  # in the server's folder: see ProbeServer.folder
+        prefix="raycallbacks-probe-", dir=server.folder, ignore_cleanup_errors=True
+    )
     folder = Path(tmp.name)
     blob_path = ""
     if ship:
@@ -231,7 +234,7 @@ def start_probe(
         "blob": blob_path,
         "build": build_path,
     }
-    probe = shared_server().submit(
+    probe = server.submit(
         request,
         folder,
         import_limit_s=import_limit_s,

@@ -31,6 +31,7 @@ import itertools
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -128,6 +129,9 @@ class ProbeServer:
         self.info: dict[str, Any] = {}
         self.dead: str | None = None
         self.started = time.monotonic()
+        #: Every probe's files go in a folder here; removed by :meth:`close`, and by the
+        #: server when it sees the end of its input (also when this process was killed).
+        self.folder = tempfile.mkdtemp(prefix=f"raycallbacks-probes-{os.getpid()}-")
         self._stderr = tempfile.TemporaryFile(prefix="raycallbacks-probe-server-")  # noqa: SIM115
         self.process = subprocess.Popen(
             [
@@ -137,6 +141,7 @@ class ProbeServer:
                 probe_server.__file__,
                 probe_server.MARKER,
                 f"--owner={os.getpid()}",
+                f"--folder={self.folder}",
             ],
             cwd=cwd,
             env=dict(env),
@@ -207,6 +212,7 @@ class ProbeServer:
             self.process.wait()
         self._thread.join(timeout=KILL_WAIT_S)
         self._stderr.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # ------------------------------------------------------------------ the deadline thread
 

@@ -20,7 +20,8 @@ writes its answer to the request's result file and ends with ``os._exit``. The s
 enforces a deadline: the kit does (:mod:`conformance.probe_host`), and asks the server to
 SIGKILL a child's group with a ``kill`` request; the server is the one that reaps, so a
 group it kills was never reused. On end of input (the kit closed the pipe or died) the server
-kills the groups of the children still running, reaps them and exits.
+kills the groups of the children still running, reaps them, removes the run's probe folder
+(``--folder=``, where the kit puts every probe's files) and exits.
 
 Protocol: one JSON object per line. In (stdin): a probe request ``{"id", "spec", "module",
 "construct", "blob", "build", "result", "output", "env", "cwd", "path"}`` (the child's
@@ -39,6 +40,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import sys
 import time
@@ -365,10 +367,19 @@ def main() -> None:
     own = {os.path.abspath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
     base_path = [p for p in sys.path if p and p not in own]  # the standard entries
     _Server(base_path).serve()
-    # Every child is reaped and every report written with os.write: nothing is left to
-    # flush or finalize, and tearing down an interpreter that holds Ray takes longer than
-    # the kit should wait for at its exit.
+    # The kit's probe folders live in the run's folder: removed here too, since a kit that
+    # was killed (or exited at a second Ctrl-C) removed nothing. Every child is reaped and
+    # every report written with os.write: nothing is left to flush or finalize, and tearing
+    # down an interpreter that holds Ray takes longer than the kit should wait for at exit.
+    folder = _argument("--folder=")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
     os._exit(0)
+
+
+def _argument(prefix: str) -> str | None:
+    """The value of the command-line argument ``prefix...`` (``None``: not given)."""
+    return next((a[len(prefix) :] for a in sys.argv if a.startswith(prefix)), None)
 
 
 if __name__ == "__main__" and MARKER in sys.argv:

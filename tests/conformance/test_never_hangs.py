@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,8 @@ def test_the_run_ends_within_its_bound_with_exit_1_and_a_certificate(
 
 def test_nothing_of_the_run_is_left_running(hostile_run: Finished) -> None:
     assert hostile_run.leftovers == []
+    probe_folders = Path(tempfile.gettempdir()).glob(f"raycallbacks-probes-{hostile_run.pid}-*")
+    assert list(probe_folders) == []
 
 
 @pytest.mark.parametrize("spec", list(HOSTILE))

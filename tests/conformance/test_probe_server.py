@@ -7,6 +7,7 @@ See :mod:`conformance.probe`, :mod:`conformance.probe_host`, :mod:`conformance.p
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -246,3 +247,53 @@ def test_a_server_stuck_importing_ray_fails_the_probe_in_time_and_is_replaced(
     time.sleep(0.5)
     assert not _alive(server.process.pid)
     assert shared_server() is not server  # the next probe gets a new server
+
+
+def test_a_kit_that_dies_leaves_no_probe_folder_behind(folder: Path) -> None:
+    # The kit's process starts a probe that hangs, then ends without any cleanup of its own
+    # (as under SIGKILL or at a second Ctrl-C); the server sees the end of its input, ends
+    # the probe and removes the run's probe folder.
+    script = (
+        "import os, sys, time\n"
+        "from conformance.probe import import_probe\n"
+        "from conformance.probe_host import shared_server\n"
+        f"pending = import_probe('hangs.anything', cwd={str(folder)!r},"
+        f" import_paths=({str(folder)!r},),"
+        " import_limit_s=60)\n"
+        "server = shared_server()\n"
+        f"while not os.path.exists({str(folder / 'grandchild.pid')!r}):\n"
+        "    time.sleep(0.05)\n"
+        "print(server.folder, server.process.pid, flush=True)\n"
+        "os._exit(0)\n"
+    )
+    kit = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = kit.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        kit.kill()
+        out, err = kit.communicate()
+        pytest.fail(f"the kit's process did not get that far: {out} {err}")
+    assert kit.returncode == 0, err
+    done = subprocess.CompletedProcess(kit.args, kit.returncode, out, err)
+    probe_folder, server_pid = done.stdout.split()
+    assert Path(probe_folder).name.startswith("raycallbacks-probes-")
+    deadline = time.monotonic() + 15
+    while (Path(probe_folder).exists() or _alive(int(server_pid))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(probe_folder).exists()
+    assert not _alive(int(server_pid))
+    assert not _alive(int((folder / "grandchild.pid").read_text()))
+
+
+def test_probe_files_live_in_the_servers_folder_and_go_with_the_probe(folder: Path) -> None:
+    server = shared_server()
+    _probe(folder, "plain.callback")
+    assert Path(server.folder).is_dir()
+    assert list(Path(server.folder).iterdir()) == []  # the probe's own folder is gone
+    probe_host.close_all()
+    assert not Path(server.folder).exists()
