@@ -1,0 +1,224 @@
+"""Ray's own ``LLMConfig``, built and validated by Ray, on a machine without vLLM or torch.
+
+For ``CallbackBase`` callbacks Ray is the judge (docs/design.md §Ray is the judge): the hooks
+get Ray's ``ray.serve.llm.LLMConfig``, built by Ray's pydantic model from the deployment's
+own ``llm_config``, and every later step is Ray's code. A certifying machine usually lacks
+two packages a deployment always has, and this module stands in for exactly those, nothing
+else (each stand-in is listed by :func:`stand_ins` and recorded in the certificate):
+
+* **vLLM's argument classes.** Ray's ``VLLMEngineConfig`` (``vllm_models``, which
+  ``LLMConfig.get_engine_config()`` and ``get_or_create_callback()`` use) imports vLLM's
+  ``AsyncEngineArgs`` and ``FrontendArgs`` only to sort ``engine_kwargs`` into the two.
+  When vLLM is not installed, that module is imported with two stand-in dataclasses
+  (removed from ``sys.modules`` right after the import, so a hook that imports vLLM still
+  finds it missing); the engine stand-in accepts the ``engine_kwargs`` names of every config
+  built here (:func:`build_ray_llm_config`). So without vLLM ``engine_kwargs`` are not
+  checked against vLLM's own argument list.
+* **torch's cache folder.** Ray's ``download_model_files`` calls
+  ``torch.hub._get_torch_home()`` before anything else. Without torch,
+  :func:`torch_stand_in` gives Ray's ``download_utils`` a ``torch`` with just that function
+  (answering a folder of the run's), and puts ``None`` back afterwards.
+
+Importing this module imports neither Ray nor vLLM; the functions do, when called.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import importlib.util
+import sys
+import threading
+import types
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+#: Where Ray defines the ``LLMConfig`` deployments use (``ray.serve.llm.LLMConfig``).
+RAY_LLM_CONFIG_MODULE: Final = "ray.llm._internal.serve.core.configs.llm_config"
+#: Ray's vLLM engine config (``VLLMEngineConfig``), imported by ``get_engine_config()``.
+RAY_VLLM_MODELS_MODULE: Final = "ray.llm._internal.serve.engines.vllm.vllm_models"
+#: Ray's model download (``download_model_files``), which needs torch's cache folder.
+RAY_DOWNLOAD_UTILS_MODULE: Final = "ray.llm._internal.common.utils.download_utils"
+
+_LOCK = threading.RLock()
+_STAND_INS: list[str] = []
+
+
+class RayConfigError(ValueError):
+    """Ray's own ``LLMConfig`` refused a config: the message is Ray's (pydantic's) text,
+    prefixed with where the config came from."""
+
+    def __init__(self, where: str, message: str) -> None:
+        self.where = where
+        self.ray_message = message
+        super().__init__(f"{where}: Ray's LLMConfig refused it: {message}")
+
+
+@dataclasses.dataclass
+class _FrontendArgsStandIn:
+    """Stands in for vLLM's ``FrontendArgs`` (vLLM not installed): no fields."""
+
+
+class _EngineArgsStandIn:
+    """Stands in for vLLM's ``AsyncEngineArgs`` (vLLM not installed): a dataclass whose
+    fields are the ``engine_kwargs`` names of the configs built so far, so Ray sorts every
+    one of them as an engine argument instead of refusing it as unknown."""
+
+    __dataclass_fields__: Final[dict[str, Any]] = {}
+
+
+def _accept_engine_kwargs(names: Any) -> None:
+    fields = _EngineArgsStandIn.__dataclass_fields__
+    for name in names:
+        if isinstance(name, str) and name not in fields:
+            field: Any = dataclasses.field(default=None)
+            field.name = name
+            field._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+            fields[name] = field
+
+
+def vllm_installed() -> bool:
+    """Whether vLLM can be imported here (without importing it)."""
+    return importlib.util.find_spec("vllm") is not None
+
+
+def _vllm_stand_in_modules() -> dict[str, types.ModuleType]:
+    modules = {}
+    for name, attrs in [
+        ("vllm", {}),
+        ("vllm.engine", {}),
+        ("vllm.engine.arg_utils", {"AsyncEngineArgs": _EngineArgsStandIn}),
+        ("vllm.entrypoints", {}),
+        ("vllm.entrypoints.launchers", {}),
+        ("vllm.entrypoints.launchers.cli_args", {"FrontendArgs": _FrontendArgsStandIn}),
+    ]:
+        module = types.ModuleType(name)
+        vars(module).update(attrs)
+        modules[name] = module
+    return modules
+
+
+def ray_engine_config_module() -> types.ModuleType:
+    """Ray's ``vllm_models`` module, imported with vLLM's two argument classes stood in
+    when vLLM is not installed (see the module docstring)."""
+    with _LOCK:
+        loaded = sys.modules.get(RAY_VLLM_MODELS_MODULE)
+        if loaded is not None:
+            return loaded
+        if vllm_installed():
+            return importlib.import_module(RAY_VLLM_MODELS_MODULE)
+        stand_ins = _vllm_stand_in_modules()
+        saved = {name: sys.modules.get(name) for name in stand_ins}
+        sys.modules.update(stand_ins)
+        try:
+            module = importlib.import_module(RAY_VLLM_MODELS_MODULE)
+        finally:
+            for name, previous in saved.items():
+                if previous is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = previous
+        _note(
+            "vLLM's AsyncEngineArgs and FrontendArgs (vLLM is not installed here): "
+            "engine_kwargs are not checked against vLLM's own argument list"
+        )
+        return module
+
+
+def ray_llm_config_class() -> type:
+    """Ray's ``LLMConfig`` class (``ray.serve.llm.LLMConfig``), its engine config importable."""
+    module = importlib.import_module(RAY_LLM_CONFIG_MODULE)
+    ray_engine_config_module()
+    cls: type = module.LLMConfig
+    return cls
+
+
+def build_ray_llm_config(config: Mapping[str, Any], *, where: str = "llm_config") -> Any:
+    """Ray's ``LLMConfig`` validated from ``config`` (a mapping as a Serve config holds it),
+    with its engine config built once (``get_engine_config()``), so what Ray refuses there
+    (an engine argument it does not know, a bad placement group config) is refused here.
+
+    Raises :class:`RayConfigError` with Ray's message, naming ``where``.
+    """
+    cls = ray_llm_config_class()
+    engine_kwargs = config.get("engine_kwargs") if isinstance(config, Mapping) else None
+    if not vllm_installed() and isinstance(engine_kwargs, Mapping):
+        with _LOCK:
+            _accept_engine_kwargs(engine_kwargs)
+    try:
+        built = cls.model_validate(dict(config))  # type: ignore[attr-defined]
+        built.get_engine_config()
+    except Exception as exc:
+        raise RayConfigError(where, _ray_message(exc)) from exc
+    return built
+
+
+def _ray_message(exc: BaseException) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            items = errors()
+        except Exception:
+            items = None
+        if items:
+            lines = []
+            for item in items:
+                loc = ".".join(str(p) for p in item.get("loc", ())) or "(the config)"
+                lines.append(f"{loc}: {item.get('msg', '')}")
+            return "; ".join(lines)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def torch_installed() -> bool:
+    """Whether torch can be imported here (without importing it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+@contextlib.contextmanager
+def torch_stand_in(torch_home: str) -> Iterator[None]:
+    """While inside, Ray's ``download_utils.torch`` answers ``hub._get_torch_home()`` with
+    ``torch_home`` when torch is not installed (Ray's ``try_import`` left it ``None``); the
+    previous value is put back on exit. With torch installed, nothing changes."""
+    module = importlib.import_module(RAY_DOWNLOAD_UTILS_MODULE)
+    if getattr(module, "torch", None) is not None:
+        yield
+        return
+    hub = types.SimpleNamespace(_get_torch_home=lambda: torch_home)
+    module.torch = types.SimpleNamespace(hub=hub)
+    _note("torch's cache folder for Ray's download_model_files (torch is not installed here)")
+    try:
+        yield
+    finally:
+        module.torch = None
+
+
+def install_torch_stand_in() -> None:
+    """For a Ray worker process (``worker_process_setup_hook``): give Ray's
+    ``download_utils`` the torch stand-in for the rest of the process when torch is not
+    installed; a no-op when it is, or when Ray's LLM modules cannot be imported."""
+    try:
+        module = importlib.import_module(RAY_DOWNLOAD_UTILS_MODULE)
+    except Exception:
+        return
+    if getattr(module, "torch", None) is None:
+        import os
+        import tempfile
+
+        root = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+        home = os.path.join(root, "raycallbacks-torch-home")
+        module.torch = types.SimpleNamespace(
+            hub=types.SimpleNamespace(_get_torch_home=lambda: home)
+        )
+
+
+def _note(text: str) -> None:
+    with _LOCK:
+        if text not in _STAND_INS:
+            _STAND_INS.append(text)
+
+
+def stand_ins() -> tuple[str, ...]:
+    """What this process stood in for Ray so far, one line each (for the certificate)."""
+    with _LOCK:
+        return tuple(_STAND_INS)

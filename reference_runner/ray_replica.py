@@ -1,0 +1,303 @@
+"""A Ray Serve LLM replica's start-up, run by Ray's own code on whatever Ray is connected.
+
+This is the path a ``CallbackBase`` callback takes in a deployment (docs/design.md §Ray is
+the judge), with nothing of ours in between but what Ray's code does not expose:
+
+1. **The replica's placement group.** Serve creates it before the replica starts, from
+   ``LLMServer.get_deployment_options``: Ray's ``engine_config.placement_bundles`` and
+   ``placement_strategy``, with the replica actor's own resources (``ray_actor_options``:
+   one CPU by default) added to the first bundle. ``LLMServer`` cannot be imported without
+   vLLM, so :func:`replica_placement` does that addition (the bundles and strategy are
+   Ray's).
+2. **The replica.** A Ray task in bundle 0 of that group (so Ray's
+   ``get_current_placement_group()`` returns it, as in a replica actor), with the
+   deployment's ``runtime_env``.
+3. **The engine start.** In the replica, :func:`engine_start` runs the beginning of Ray's
+   ``VLLMEngine.start`` line for line: ``callback = llm_config.get_or_create_callback()``
+   (Ray builds the class with its keyword call); ``await
+   callback.run_callback("on_before_node_init")``; ``if callback.ctx.run_init_node: await
+   initialize_node(llm_config)`` (Ray's own: one Ray task per node of the group, each
+   running ``initialize_remote_node`` -> ``download_model_files``, which calls
+   ``run_callback_sync("on_before_download_model_files_distributed")`` on the copy the task
+   received); ``await callback.run_callback("on_after_node_init")``. The engine itself is
+   not started (that needs vLLM and GPUs); what it would read is returned: ``ctx`` and the
+   model path Ray left in ``engine_config.hf_model_id``.
+
+:data:`ENGINE_START_STEPS` names the steps; a :class:`StepObserver` passed in watches each
+(the conformance kit records process state and ``ctx`` around them). Ray's errors are
+Ray's: a hook error wrapped by ``run_callback``, a download hook's error as the
+``RayTaskError`` its task raised.
+
+Importing this module imports no Ray; the functions do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from .ray_llm import torch_stand_in
+
+#: The step that builds the callback: Ray's ``LLMConfig.get_or_create_callback()``.
+CONSTRUCT: Final = "get_or_create_callback"
+ON_BEFORE_NODE_INIT: Final = "on_before_node_init"
+#: Ray's ``initialize_node``: the download tasks, each calling the download hook.
+INITIALIZE_NODE: Final = "initialize_node"
+DOWNLOAD_HOOK: Final = "on_before_download_model_files_distributed"
+ON_AFTER_NODE_INIT: Final = "on_after_node_init"
+#: The steps of :func:`engine_start`, in order (``initialize_node`` only when
+#: ``ctx.run_init_node``).
+ENGINE_START_STEPS: Final = (CONSTRUCT, ON_BEFORE_NODE_INIT, INITIALIZE_NODE, ON_AFTER_NODE_INIT)
+#: The hooks Ray calls, in the order it calls them.
+HOOKS: Final = (ON_BEFORE_NODE_INIT, DOWNLOAD_HOOK, ON_AFTER_NODE_INIT)
+
+#: The ``ctx`` fields of Ray's ``CallbackCtx``.
+CTX_FIELDS: Final = (
+    "worker_node_download_model",
+    "placement_group",
+    "runtime_env",
+    "custom_data",
+    "run_init_node",
+)
+
+
+class StepObserver(Protocol):
+    """Watches each step of :func:`engine_start`: ``step`` must run ``action()`` (once) and
+    return or raise what it does; ``callback`` is the instance (``None`` before it exists)."""
+
+    async def step(
+        self, name: str, action: Callable[[], Awaitable[Any]], callback: Any
+    ) -> Any: ...
+
+
+class _Plain:
+    async def step(self, name: str, action: Callable[[], Awaitable[Any]], callback: Any) -> Any:
+        return await action()
+
+
+async def engine_start(llm_config: Any, observer: StepObserver | None = None) -> Any:
+    """The callback part of Ray's ``VLLMEngine.start``, by Ray's own functions (see the
+    module docstring); returns the callback instance."""
+    from ray.llm._internal.serve.utils.node_initialization_utils import initialize_node
+
+    watch = observer or _Plain()
+
+    async def construct() -> Any:
+        return llm_config.get_or_create_callback()
+
+    callback = await watch.step(CONSTRUCT, construct, None)
+    await watch.step(
+        ON_BEFORE_NODE_INIT, lambda: callback.run_callback(ON_BEFORE_NODE_INIT), callback
+    )
+    if callback.ctx.run_init_node:
+        await watch.step(INITIALIZE_NODE, lambda: initialize_node(llm_config), callback)
+    await watch.step(
+        ON_AFTER_NODE_INIT, lambda: callback.run_callback(ON_AFTER_NODE_INIT), callback
+    )
+    return callback
+
+
+def describe_ctx(ctx: Any) -> dict[str, Any]:
+    """``ctx`` as plain values to compare and report: the download choice by name, the
+    group by id, copies of the dicts (a field ``ctx`` lacks is ``"<missing>"``)."""
+    out: dict[str, Any] = {}
+    for name in CTX_FIELDS:
+        value = getattr(ctx, name, "<missing>")
+        if name == "worker_node_download_model" and hasattr(value, "name"):
+            value = f"NodeModelDownloadable.{value.name}"
+        elif name == "placement_group" and hasattr(value, "id"):
+            try:
+                value = f"PlacementGroup({value.id.hex()})"
+            except Exception:
+                value = repr(value)
+        elif isinstance(value, dict | list):
+            try:
+                value = copy.deepcopy(value)
+            except Exception:
+                value = copy.copy(value)
+        out[name] = value
+    return out
+
+
+@dataclass
+class ReplicaStart:
+    """What one replica start did (picklable: it comes back from the replica's task).
+
+    ``error`` is what the start raised (``None``: it completed); ``ctx`` the callback's
+    ``ctx`` at the end, as :func:`describe_ctx` gives it (``None``: never built);
+    ``model_path`` what Ray left in ``engine_config.hf_model_id`` for the engine;
+    ``steps`` the steps that ran; ``observer`` the observer, back from the replica with
+    what it recorded; ``node_id`` where the replica ran; ``bundles``/``strategy`` its group.
+    """
+
+    error: BaseException | None
+    ctx: dict[str, Any] | None = None
+    model_path: str | None = None
+    steps: tuple[str, ...] = ()
+    observer: Any = None
+    node_id: str | None = None
+    bundles: tuple[Mapping[str, float], ...] = ()
+    strategy: str | None = None
+    duration_s: float = 0.0
+    #: Set by the driver: the engine kwargs and placement group the engine would start on.
+    engine_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+class _Steps:
+    """Records which steps ran, around the caller's observer."""
+
+    def __init__(self, inner: StepObserver | None) -> None:
+        self.inner = inner or _Plain()
+        self.names: list[str] = []
+
+    async def step(self, name: str, action: Callable[[], Awaitable[Any]], callback: Any) -> Any:
+        self.names.append(name)
+        return await self.inner.step(name, action, callback)
+
+
+def replica_main(llm_config: Any, observer: StepObserver | None, torch_home: str) -> ReplicaStart:
+    """The body of the replica (a Ray task in bundle 0 of its group): :func:`engine_start`
+    on a fresh event loop, with the torch stand-in where torch is missing."""
+    import ray
+
+    started = time.perf_counter()
+    steps = _Steps(observer)
+    callback: Any = None
+    error: BaseException | None = None
+    try:
+        with torch_stand_in(torch_home):
+            callback = asyncio.run(engine_start(llm_config, steps))
+    except Exception as exc:
+        error = exc
+        callback = getattr(llm_config, "_callback_instance", None)
+    model_path = None
+    try:
+        model_path = llm_config.get_engine_config().hf_model_id
+    except Exception:
+        pass
+    try:
+        node_id = ray.get_runtime_context().get_node_id()
+    except Exception:
+        node_id = None
+    return ReplicaStart(
+        error=error,
+        ctx=None if callback is None else describe_ctx(callback.ctx),
+        model_path=model_path,
+        steps=tuple(steps.names),
+        observer=observer,
+        node_id=node_id,
+        duration_s=time.perf_counter() - started,
+    )
+
+
+def replica_actor_resources(llm_config: Any) -> dict[str, float]:
+    """The replica actor's own resources, as ``LLMServer.get_deployment_options`` reads
+    them from ``deployment_config.ray_actor_options`` (one CPU by default)."""
+    options = dict((llm_config.deployment_config or {}).get("ray_actor_options") or {})
+    resources: dict[str, float] = {
+        "CPU": options.get("num_cpus", 1),
+        "GPU": options.get("num_gpus", 0),
+        **(options.get("resources") or {}),
+    }
+    if "memory" in options:
+        resources["memory"] = options["memory"]
+    return resources
+
+
+def replica_placement(llm_config: Any) -> tuple[list[dict[str, float]], str]:
+    """The replica's placement group as Serve creates it (see the module docstring): Ray's
+    engine bundles with the replica actor's resources added to the first, and Ray's
+    strategy."""
+    engine_config = llm_config.get_engine_config()
+    child = [dict(bundle) for bundle in engine_config.placement_bundles]
+    replica = replica_actor_resources(llm_config)
+    if not child:
+        bundles = [dict(replica)]
+    else:
+        first = child[0]
+        merged = {
+            key: first.get(key, 0) + replica.get(key, 0) for key in set(first) | set(replica)
+        }
+        bundles = [{k: v for k, v in merged.items() if v != 0} or merged, *child[1:]]
+    return bundles, str(engine_config.placement_strategy)
+
+
+class ReplicaStartTimeoutError(TimeoutError):
+    """The replica's placement group or its start did not finish within the bound."""
+
+
+def run_replica(
+    llm_config: Any,
+    *,
+    observer: StepObserver | None = None,
+    timeout_s: float,
+    placement_timeout_s: float,
+    torch_home: str,
+    runtime_env: Mapping[str, Any] | None = None,
+) -> ReplicaStart:
+    """Start one replica of ``llm_config`` on the connected cluster (fake or real), by
+    Ray's code (see the module docstring), and remove its group afterwards.
+
+    The group must be placed within ``placement_timeout_s``, the start must end within
+    ``timeout_s`` (else :class:`ReplicaStartTimeoutError`; the replica's task is cancelled).
+    ``runtime_env`` is the replica's (default: the config's, as Serve gives it).
+    """
+    import ray
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    bundles, strategy = replica_placement(llm_config)
+    group = ray.util.placement_group(bundles, strategy=strategy)
+    try:
+        ready, _ = ray.wait([group.ready()], timeout=placement_timeout_s)
+        if not ready:
+            raise ReplicaStartTimeoutError(
+                f"the replica's placement group {bundles} ({strategy}) was not placed within "
+                f"{placement_timeout_s:g} s: the cluster cannot hold it"
+            )
+        replica = replica_actor_resources(llm_config)
+        env = dict(runtime_env if runtime_env is not None else (llm_config.runtime_env or {}))
+        options: dict[str, Any] = {
+            "num_cpus": replica.get("CPU", 1),
+            "scheduling_strategy": PlacementGroupSchedulingStrategy(
+                group, placement_group_bundle_index=0, placement_group_capture_child_tasks=True
+            ),
+            "max_retries": 0,
+        }
+        if replica.get("GPU"):
+            options["num_gpus"] = replica["GPU"]
+        if env:
+            options["runtime_env"] = env
+        ref = ray.remote(replica_main).options(**options).remote(llm_config, observer, torch_home)
+        done, _ = ray.wait([ref], timeout=timeout_s)
+        if not done:
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:
+                pass
+            raise ReplicaStartTimeoutError(
+                f"the replica's start (Ray's engine start: the callback's constructor and "
+                f"hooks, Ray's initialize_node) did not finish within {timeout_s:g} s"
+            )
+        result: ReplicaStart = ray.get(ref)
+        result.bundles = tuple(bundles)
+        result.strategy = strategy
+        return result
+    finally:
+        try:
+            ray.util.remove_placement_group(group)
+        except Exception:
+            pass
+
+
+def default_torch_home(base: str | None = None) -> str:
+    """A folder for torch's cache stand-in: under ``base`` (the run's folder) if given,
+    else under ``RAY_TMPDIR`` or the system's temporary folder."""
+    import tempfile
+
+    root = base or os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+    return os.path.join(root, "raycallbacks-torch-home")
