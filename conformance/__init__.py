@@ -31,7 +31,7 @@ from .cluster_api import (
     WorkerRun,
 )
 from .context import CheckContext, Settings
-from .failure import DOES_NOT_LOAD, Advice, CheckFailed, CheckSkipped
+from .failure import DOES_NOT_LOAD, Advice, CheckFailed, CheckSkipped, Inconclusive
 from .registry import CALLBACK, CALLBACKBASE, CATEGORIES, CLUSTERS, RUNS_ON, STYLES, Check
 from .subject import Subject, style_of
 
@@ -53,6 +53,7 @@ __all__ = [
     "RUNS_ON",
     "STYLES",
     "Advice",
+    "Inconclusive",
     "Bench",
     "Check",
     "CheckContext",

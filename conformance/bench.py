@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from reference_runner import CallbackTimeoutError
+from reference_runner.ray_replica import ReplicaStartTimeoutError
 
 from .bounds import CheckNotRun, deadline_passed, scenario_bound_s
 from .cluster_api import FAULTS, Cluster
 from .context import Settings
 from .harness import InitializeTimeoutError, Run, run_scenario, user_calls
+from .ray_harness import RAY_START_CALLS, run_ray_scenario
 from .registry import CALLBACKBASE
 from .subject import Subject
 
@@ -32,7 +34,7 @@ PLACEMENT_WAIT_S: Final = 5.0
 #: How long the wait is when the fault makes every group infeasible.
 FAULT_PLACEMENT_WAIT_S: Final = 0.5
 #: A run that ended with one of these overran a deadline: the callback is halted.
-DEADLINE_ERRORS: Final = (CallbackTimeoutError, InitializeTimeoutError)
+DEADLINE_ERRORS: Final = (CallbackTimeoutError, InitializeTimeoutError, ReplicaStartTimeoutError)
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Bench:
     ) -> Run:
         placement = FAULT_PLACEMENT_WAIT_S if fault else PLACEMENT_WAIT_S
         self._admit(callback, placement, extra_phases)
+        if callback is not None and self.subject.style == CALLBACKBASE:
+            return self._run_by_ray(scenario, placement)
         run = run_scenario(
             self.cluster,
             callback,
@@ -73,6 +77,24 @@ class Bench:
         for call in run.calls:
             self.subject.note_loaded(call.modules)
         if callback is not None and isinstance(run.error, DEADLINE_ERRORS):
+            message = f"{run.scenario}: {run.error}"
+            self.subject.halt(deadline_passed(self.subject.spec, message, constructor=False))
+        return run
+
+    def _run_by_ray(self, scenario: str, placement_s: float) -> Run:
+        """A ``CallbackBase`` scenario: one replica start by Ray's own code
+        (:mod:`conformance.ray_harness`); ``callback`` only said that the subject runs."""
+        run = run_ray_scenario(
+            self.cluster,
+            self.subject,
+            scenario=scenario,
+            timeout_s=self.settings.timeout_s,
+            placement_timeout_s=min(placement_s, self.settings.timeout_s),
+            torch_home=self.settings.torch_home(),
+        )
+        for call in run.calls:
+            self.subject.note_loaded(call.modules)
+        if isinstance(run.error, DEADLINE_ERRORS):
             message = f"{run.scenario}: {run.error}"
             self.subject.halt(deadline_passed(self.subject.spec, message, constructor=False))
         return run
@@ -93,6 +115,8 @@ class Bench:
             timeout = self.settings.timeout_s
             placement = min(placement_s, timeout)
             calls = user_calls(callback is not None, extra_phases)
+            if callback is not None and self.subject.style == CALLBACKBASE:
+                calls = RAY_START_CALLS
             budget.require(
                 scenario_bound_s(timeout, placement, max(timeout, placement), calls=calls)
             )
@@ -107,6 +131,8 @@ class Bench:
         """The six phases through ``initialize_node`` on a fresh instance."""
 
         def make() -> Run:
+            if self.subject.style == CALLBACKBASE:  # Ray builds it, in the replica
+                return self._run("first replica start", self.subject.spec)
             self._instance = self.subject.fresh()
             return self._run("first lifecycle", self._instance)
 
@@ -124,9 +150,9 @@ class Bench:
         a new instance (its ``ctx`` would otherwise carry the first run's values, which
         ``data`` cannot see as changes)."""
         self.lifecycle()
-        if self.subject.style == CALLBACKBASE:
+        if self.subject.style == CALLBACKBASE:  # a restarted replica: a new process
             return self._cached(
-                "second", lambda: self._run("second lifecycle", self.subject.fresh())
+                "second", lambda: self._run("second replica start", self.subject.spec)
             )
         return self._cached("second", lambda: self._run("second lifecycle", self._instance))
 
@@ -167,7 +193,7 @@ class Bench:
         """Every scenario with the callback: both lifecycles and each fault (only the first
         lifecycle when it hung: each further run would wait out the timeout again)."""
         runs = self.lifecycles()
-        if len(runs) > 1:
+        if len(runs) > 1 and self.subject.style != CALLBACKBASE:  # faults: the fake's, not Ray's
             runs += [self.faulted(fault) for fault in self.faults()]
         return runs
 

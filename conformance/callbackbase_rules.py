@@ -194,20 +194,13 @@ def constructor_problems(
 
 
 def hook_problems(callback_class: type) -> list[str]:
-    """The hooks have the form Ray calls them in.
+    """What Ray cannot call, or never calls, among the class's hooks (each breaks or
+    misconfigures a deployment; the forms Ray runs fine are :func:`hook_advice`'s):
 
-    * ``on_before_node_init`` and ``on_after_node_init`` are ``async def``: Ray awaits
-      them with ``await run_callback(name)``. A plain ``def`` is called inline on the
-      replica's event loop (blocking it), and if it returns a coroutine, that coroutine is
-      dropped unawaited.
-    * ``on_before_download_model_files_distributed`` is a plain ``def``: Ray calls it with
-      ``run_callback_sync`` in a task on each worker node. An ``async def`` is run with
-      ``asyncio.run`` there (a fresh loop per call) and fails inside a running loop.
-    * every hook can be called with no arguments (Ray calls ``method()``);
-    * no other ``on_*`` method (Ray 2.60 calls only these three; a typo is never called);
-    * Ray's dispatch (``run_callback``, ``run_callback_sync``, ``_get_method``,
-      ``_handle_callback_error``) is not overridden: it is what honours
-      ``raise_error_on_callback`` and wraps hook errors.
+    * every hook is callable with no arguments (Ray's ``_get_method`` hands it to
+      ``run_callback``/``run_callback_sync``, which call ``method()``);
+    * no ``on_*`` method that is a near miss of one of Ray's hook names (a misspelt hook
+      is never called, so its work never happens).
     """
     problems: list[str] = []
     name = callback_class.__qualname__
@@ -215,28 +208,11 @@ def hook_problems(callback_class: type) -> list[str]:
         method = getattr(callback_class, hook, None)
         if not callable(method):
             problems.append(
-                f"expected {name}.{hook} to be a method; it is {method!r}. Define it with "
-                f"'{'async def' if hook in AWAITED_HOOKS else 'def'} {hook}(self)' or leave "
-                "CallbackBase's"
+                f"expected {name}.{hook} to be a method; it is {method!r}, which Ray's "
+                f"run_callback({hook!r}) cannot call. Define it with "
+                f"'async def {hook}(self)' or leave CallbackBase's"
             )
             continue
-        is_async = inspect.iscoroutinefunction(method)
-        if hook in AWAITED_HOOKS and not is_async:
-            problems.append(
-                f"expected {name}.{hook} to be 'async def': Ray awaits it with "
-                f"'await callback.run_callback({hook!r})'; it is a plain def, which Ray "
-                "calls inline on the replica's event loop (blocking every request it "
-                "serves meanwhile) and whose returned coroutine, if any, is never awaited. "
-                f"Declare it 'async def {hook}(self)' and await slow work"
-            )
-        if hook in SYNC_HOOKS and is_async:
-            problems.append(
-                f"expected {name}.{hook} to be a plain def: Ray calls it with "
-                f"'callback.run_callback_sync({hook!r})' in a task on each worker node; it "
-                "is 'async def', which Ray runs with asyncio.run (a new event loop per call) "
-                "and which fails where a loop is already running. Declare it "
-                f"'def {hook}(self)'"
-            )
         arity = _no_arg_call_problem(callback_class, hook)
         if arity:
             problems.append(
@@ -244,27 +220,90 @@ def hook_problems(callback_class: type) -> list[str]:
                 f"method()); {arity}. Read what you need from self.ctx, self.llm_config and "
                 "self.kwargs"
             )
-    known = set(HOOK_PHASES)
+    for klass, attr in _own_on_methods(callback_class):
+        close = _near_miss(attr)
+        if close is not None:
+            problems.append(
+                f"expected only Ray's hooks ({', '.join(HOOK_PHASES)}); "
+                f"{klass.__qualname__}.{attr} is never called by Ray: did you mean "
+                f"{close!r}? Rename it (or, if it is a helper the hooks call, make it "
+                "private: _name)"
+            )
+    return problems
+
+
+def hook_advice(callback_class: type) -> list[str]:
+    """Forms Ray runs, but that a reviewer should know about (advice, never a failure):
+
+    * a plain ``def on_before_node_init``/``on_after_node_init``: Ray's ``run_callback``
+      calls it inline, so it blocks the replica's event loop while it runs;
+    * an ``async def on_before_download_model_files_distributed``: Ray's
+      ``run_callback_sync`` runs it with ``asyncio.run`` in each download task (a new event
+      loop per call);
+    * other ``on_*`` methods (helpers, or hooks of another Ray version): Ray calls only
+      its three hooks;
+    * an override of Ray's dispatch (``run_callback``, ``run_callback_sync``,
+      ``_get_method``, ``_handle_callback_error``): Ray calls the override, which now
+      decides how hooks run and what ``raise_error_on_callback`` does.
+    """
+    advice: list[str] = []
+    name = callback_class.__qualname__
+    for hook in AWAITED_HOOKS:
+        method = getattr(callback_class, hook, None)
+        if callable(method) and not inspect.iscoroutinefunction(method):
+            advice.append(
+                f"{name}.{hook} is a plain def: Ray's run_callback calls it inline on the "
+                "replica's event loop, which waits while it runs; 'async def' lets slow work "
+                "be awaited"
+            )
+    for hook in SYNC_HOOKS:
+        method = getattr(callback_class, hook, None)
+        if callable(method) and inspect.iscoroutinefunction(method):
+            advice.append(
+                f"{name}.{hook} is 'async def': Ray's run_callback_sync runs it with "
+                "asyncio.run in each download task, a new event loop per call"
+            )
+    for klass, attr in _own_on_methods(callback_class):
+        if _near_miss(attr) is None:
+            advice.append(
+                f"{klass.__qualname__}.{attr} is not one of Ray's hooks "
+                f"({', '.join(HOOK_PHASES)}): Ray never calls it"
+            )
+    for klass in _own_classes(callback_class):
+        for attr in vars(klass):
+            if attr in RAY_MACHINERY:
+                advice.append(
+                    f"{klass.__qualname__} overrides CallbackBase.{attr}: Ray calls the "
+                    "override, so it decides how hooks are dispatched and what "
+                    "raise_error_on_callback does"
+                )
+    return advice
+
+
+def _own_classes(callback_class: type) -> list[type]:
+    """The classes of ``callback_class``'s MRO below Ray's ``CallbackBase``."""
+    own = []
     for klass in callback_class.__mro__:
         if _is_ray_base(klass) or klass is object:
             break
-        for attr, value in vars(klass).items():
-            if attr.startswith("on_") and attr not in known and callable(value):
-                close = difflib.get_close_matches(attr, sorted(known), n=1, cutoff=0.6)
-                hint = f"did you mean {close[0]!r}? " if close else ""
-                problems.append(
-                    f"expected only Ray's hooks ({', '.join(HOOK_PHASES)}); "
-                    f"{klass.__qualname__}.{attr} is never called by Ray 2.60. {hint}"
-                    "Rename it, or make it a private helper (_name) called from a hook"
-                )
-            if attr in RAY_MACHINERY:
-                problems.append(
-                    f"expected {klass.__qualname__} to keep CallbackBase.{attr}; it overrides "
-                    "it, so Ray's dispatch of sync/async hooks and its handling of "
-                    "raise_error_on_callback no longer apply. Remove the override and put "
-                    "the logic in the hooks"
-                )
-    return problems
+        own.append(klass)
+    return own
+
+
+def _own_on_methods(callback_class: type) -> list[tuple[type, str]]:
+    known = set(HOOK_PHASES)
+    return [
+        (klass, attr)
+        for klass in _own_classes(callback_class)
+        for attr, value in vars(klass).items()
+        if attr.startswith("on_") and attr not in known and callable(value)
+    ]
+
+
+def _near_miss(attr: str) -> str | None:
+    """The hook name ``attr`` is likely a typo of, if any."""
+    close = difflib.get_close_matches(attr, sorted(HOOK_PHASES), n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _is_ray_base(klass: type) -> bool:

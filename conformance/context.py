@@ -45,6 +45,14 @@ class Settings:
         if lower."""
         return min(IMPORT_LIMIT_S, self.timeout_s)
 
+    def torch_home(self) -> str | None:
+        """Where torch's cache stand-in goes for Ray's download (under the run's folder)."""
+        if self.cache_dir is None:
+            return None
+        import os
+
+        return os.path.join(os.path.dirname(self.cache_dir.rstrip(os.sep)), "torch-home")
+
     def base_config(self) -> LLMConfig:
         """The config every scenario starts from: the user's, else the tiny bundled model;
         a model cache under the run's temporary folder when none is set."""

@@ -84,3 +84,27 @@ DOES_NOT_LOAD: Final = "the callback does not load (see {rule})"
 class CheckSkipped(Exception):
     """The check cannot judge the callback, because an earlier rule already failed (the
     reason says which) or the cluster cannot do what the check needs."""
+
+
+class Inconclusive(Exception):
+    """The check cannot judge the callback *here*: what it needs is missing from this
+    environment, not wrong in the callback (docs/design.md §Environment gaps are not
+    defects). The verdict is then ``inconclusive``, never ``certified`` nor ``rejected``.
+
+    Args:
+        needs: what is missing, concretely (``the package 'vllm'``, ``network access``).
+        where: where the callback needed it (the hook, the import, the file and line).
+        todo: what the user can do (certify in the deployment's image, install it, serve it).
+    """
+
+    def __init__(self, *, needs: str, where: str, todo: str) -> None:
+        self.needs = needs
+        self.where = where
+        self.todo = todo
+        super().__init__(
+            f"inconclusive: {where} needs {needs}, which this environment lacks; {todo}"
+        )
+
+    def as_dict(self) -> dict[str, str]:
+        """The three parts, for the certificate."""
+        return {"needs": self.needs, "where": self.where, "todo": self.todo}

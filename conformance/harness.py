@@ -65,6 +65,9 @@ class Run:
     #: ``{node id: what it lacks}`` for the final group's nodes; ``{}`` when each holds the
     #: model; ``None`` when the run raised or ``skip_default_init`` was set.
     missing_model: dict[str, str] | None = None
+    #: For a ``CallbackBase`` scenario run by Ray's code (:mod:`conformance.ray_harness`):
+    #: the :class:`~reference_runner.ray_replica.ReplicaStart`; ``calls`` are Ray's steps.
+    ray: Any = None
 
     @property
     def subject_raised(self) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reference_runner import CallbackReturnError, CallbackTimeoutError
+from reference_runner.ray_replica import ENGINE_START_STEPS
 
 from .failure import CheckSkipped, describe, describe_error
 from .harness import Run
@@ -75,5 +76,11 @@ def require_completed(run: Run, because: str) -> Run:
 
 
 def call_site(call: Call, run: Run) -> str:
-    """Where in ``run`` the ``call`` happened, for messages: ``phase 'x' (first lifecycle)``."""
+    """Where in ``run`` the ``call`` happened, for messages: ``phase 'x' (first lifecycle)``,
+    or for a step of Ray's engine start ``the hook on_before_node_init (first replica
+    start)``."""
+    if run.ray is not None or call.phase in ENGINE_START_STEPS:
+        from .ray_start_rules import step_name
+
+        return f"{step_name(call.phase)} ({run.scenario})"
     return f"phase {call.phase!r} ({run.scenario})"

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from reference_runner import CallbackLoadError, load_callback
 from reference_runner.loading import ResolvedSpec, module_guess, resolve_spec
@@ -74,8 +74,18 @@ class Subject:
         callback_kwargs: Mapping[str, Any] | None = None,
         timeout_s: float | None = None,
         import_limit_s: float | None = None,
+        deployment: Mapping[str, Any] | None = None,
+        raise_error_on_callback: bool = True,
+        label: str | None = None,
     ) -> None:
         self.spec = spec
+        #: For a ``CallbackBase`` subclass: the deployment's ``llm_config`` (Ray's fields, as
+        #: a Serve config holds it, model source already replaced by one the kit serves),
+        #: without its ``callback_config``; ``None``: :func:`default_deployment`.
+        self.deployment: dict[str, Any] | None = dict(deployment) if deployment else None
+        self.raise_error_on_callback = raise_error_on_callback
+        #: Where the deployment came from (``serve.yaml: app 'a', model 'm'``), for messages.
+        self.label = label
         self.timeout_s = timeout_s
         self.import_limit_s = import_limit_s
         self.import_paths = import_paths
@@ -222,6 +232,26 @@ class Subject:
         pickles as its class, imported by the worker)."""
         return self.fresh() if self.style == CALLBACKBASE else self.spec
 
+    def ray_config(self) -> dict[str, Any]:
+        """Ray's ``llm_config`` for this subject, as a mapping: the deployment's (or
+        :func:`default_deployment`) with ``callback_config`` naming the spec, its
+        ``callback_kwargs`` and ``raise_error_on_callback``."""
+        config = dict(self.deployment or default_deployment())
+        config["callback_config"] = {
+            "callback_class": self.spec,
+            "callback_kwargs": dict(self.callback_kwargs),
+            "raise_error_on_callback": self.raise_error_on_callback,
+        }
+        return config
+
+    def ray_llm_config(self) -> Any:
+        """A fresh Ray ``LLMConfig`` of :meth:`ray_config`, built and validated by Ray
+        (:func:`reference_runner.ray_llm.build_ray_llm_config`): one per replica start, as
+        each replica process deserializes its own."""
+        from reference_runner.ray_llm import build_ray_llm_config
+
+        return build_ray_llm_config(self.ray_config(), where=self.label or "llm_config")
+
     def ray_instance(self, llm_config: Any) -> Any:
         """A ``CallbackBase`` subclass built as Ray builds it, once per subject:
         ``cls(raise_error_on_callback=True, llm_config=llm_config, ctx_kwargs=<Ray's>,
@@ -280,6 +310,21 @@ class Subject:
             return source_without_import(self.spec)
         file = getattr(resolved.module, "__file__", None)
         return {"module": resolved.module_name, "file": file, "sha256": _sha256(file)}
+
+
+#: The ``model_id`` of the default deployment, served from the bundled tiny model.
+DEFAULT_MODEL_ID: Final = "raycallbacks-tiny-model"
+
+
+def default_deployment() -> dict[str, Any]:
+    """The deployment a ``CallbackBase`` subclass is certified against when no Serve config
+    gives one: the bundled tiny model as a local model source, vLLM, no accelerator type."""
+    from reference_runner import TINY_MODEL_PATH
+
+    return {
+        "model_loading_config": {"model_id": DEFAULT_MODEL_ID, "model_source": TINY_MODEL_PATH},
+        "llm_engine": "vLLM",
+    }
 
 
 def _sha256(file: str | None) -> str | None:

@@ -418,7 +418,9 @@ def runtime_env_problems(value: Any) -> list[str]:
     ]
 
 
-def ctx_field_problems(value: Any, *, placement_group_required: bool = False) -> list[str]:
+def ctx_field_problems(
+    value: Any, *, placement_group_required: bool = False, judge_custom_data: bool = True
+) -> list[str]:
     """What is wrong with a ``CallbackCtx`` for Ray to use it (``[]``: nothing).
 
     ``value`` must be the ``CallbackCtx`` Ray built (not a replacement);
@@ -427,7 +429,9 @@ def ctx_field_problems(value: Any, *, placement_group_required: bool = False) ->
     ``placement_group`` and ``runtime_env``: see :func:`placement_group_problems` and
     :func:`runtime_env_problems`; ``custom_data`` a dict with str keys; ``run_init_node`` a
     bool (Ray tests its truth; ``"false"`` is true). Each problem names the field, its
-    value and how to fix it. Imports Ray (for ``CallbackCtx``).
+    value and how to fix it. Imports Ray (for ``CallbackCtx``). ``judge_custom_data=False``
+    leaves ``custom_data`` alone: Ray itself never reads it (only our ``data`` mapping
+    needs it to be a dict).
     """
     if not isinstance(value, ray_callback_api().CallbackCtx):
         return [
@@ -449,7 +453,9 @@ def ctx_field_problems(value: Any, *, placement_group_required: bool = False) ->
     problems += placement_group_problems(ctx.placement_group, required=placement_group_required)
     problems += runtime_env_problems(ctx.runtime_env)
     custom = ctx.custom_data
-    if not isinstance(custom, dict) or not all(isinstance(k, str) for k in custom):
+    if (judge_custom_data and not isinstance(custom, dict)) or not all(
+        isinstance(k, str) for k in custom
+    ):
         problems.append(
             f"ctx.custom_data = {describe_value(custom)}, where a dict with str keys is "
             f"expected (it maps to data[{CUSTOM_DATA_KEY!r}]). Store entries in it: "

@@ -34,6 +34,7 @@ Importing this module imports no Ray; the functions do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import os
 import time
@@ -70,9 +71,7 @@ class StepObserver(Protocol):
     """Watches each step of :func:`engine_start`: ``step`` must run ``action()`` (once) and
     return or raise what it does; ``callback`` is the instance (``None`` before it exists)."""
 
-    async def step(
-        self, name: str, action: Callable[[], Awaitable[Any]], callback: Any
-    ) -> Any: ...
+    async def step(self, name: str, action: Callable[[], Awaitable[Any]], callback: Any) -> Any: ...
 
 
 class _Plain:
@@ -172,20 +171,18 @@ def replica_main(llm_config: Any, observer: StepObserver | None, torch_home: str
     try:
         with torch_stand_in(torch_home):
             callback = asyncio.run(engine_start(llm_config, steps))
-    except Exception as exc:
+    except BaseException as exc:  # the hook's (SystemExit, say): a task thread never gets Ctrl-C
         error = exc
         callback = getattr(llm_config, "_callback_instance", None)
     model_path = None
-    try:
+    with contextlib.suppress(Exception):
         model_path = llm_config.get_engine_config().hf_model_id
-    except Exception:
-        pass
     try:
         node_id = ray.get_runtime_context().get_node_id()
     except Exception:
         node_id = None
     return ReplicaStart(
-        error=error,
+        error=None if error is None else picklable_error(error),
         ctx=None if callback is None else describe_ctx(callback.ctx),
         model_path=model_path,
         steps=tuple(steps.names),
@@ -193,6 +190,76 @@ def replica_main(llm_config: Any, observer: StepObserver | None, torch_home: str
         node_id=node_id,
         duration_s=time.perf_counter() - started,
     )
+
+
+#: The attribute :func:`annotate_chain` stores an exception's chain under (it survives
+#: pickling, which drops ``__cause__``, ``__context__`` and the traceback).
+CHAIN_ATTRIBUTE: Final = "raycallbacks_chain"
+
+
+def annotate_chain(error: BaseException) -> BaseException:
+    """Store on ``error`` (in its ``__dict__``, which pickling keeps) a description of every
+    exception in its chain: ``{"type", "module", "message", "missing_module", "where"}``
+    (``missing_module``: a ``ModuleNotFoundError``'s ``name``; ``where``: the last frame's
+    ``file:line (function)``). Idempotent; returns ``error``."""
+    import traceback
+
+    if CHAIN_ATTRIBUTE in getattr(error, "__dict__", {}):
+        return error
+    links: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    todo: list[BaseException] = [error]
+    while todo:
+        exc = todo.pop(0)
+        if id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+        user = [
+            f for f in frames if "importlib" not in f.filename and not f.filename.startswith("<")
+        ]
+        last = user[-1] if user else None
+        links.append(
+            {
+                "type": type(exc).__qualname__,
+                "module": type(exc).__module__,
+                "message": str(exc),
+                "missing_module": exc.name if isinstance(exc, ModuleNotFoundError) else None,
+                "where": f"{last.filename}:{last.lineno} ({last.name})" if last else None,
+            }
+        )
+        for nxt in (exc.__cause__, exc.__context__, getattr(exc, "cause", None)):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+    with contextlib.suppress(Exception):
+        setattr(error, CHAIN_ATTRIBUTE, links)
+    return error
+
+
+class UnpicklableError(Exception):
+    """Stands for an exception that Ray's serializer cannot carry back from the replica:
+    its type, message and why it does not pickle."""
+
+
+def picklable_error(error: BaseException) -> BaseException:
+    """``error`` if ``ray.cloudpickle`` can round-trip it, else an
+    :class:`UnpicklableError` describing it (with its chain's messages)."""
+    from ray import cloudpickle
+
+    annotate_chain(error)
+    try:
+        cloudpickle.loads(cloudpickle.dumps(error))
+        return error
+    except Exception as exc:
+        text = f"{type(error).__name__}: {error}"
+        cause = error.__cause__
+        if cause is not None:
+            text += f" (caused by {type(cause).__name__}: {cause})"
+        stand_in = UnpicklableError(f"{text} [not picklable: {type(exc).__name__}: {exc}]")
+        chain = getattr(error, CHAIN_ATTRIBUTE, None)
+        if chain is not None:
+            setattr(stand_in, CHAIN_ATTRIBUTE, chain)
+        return stand_in
 
 
 def replica_actor_resources(llm_config: Any) -> dict[str, float]:
@@ -220,9 +287,7 @@ def replica_placement(llm_config: Any) -> tuple[list[dict[str, float]], str]:
         bundles = [dict(replica)]
     else:
         first = child[0]
-        merged = {
-            key: first.get(key, 0) + replica.get(key, 0) for key in set(first) | set(replica)
-        }
+        merged = {key: first.get(key, 0) + replica.get(key, 0) for key in set(first) | set(replica)}
         bundles = [{k: v for k, v in merged.items() if v != 0} or merged, *child[1:]]
     return bundles, str(engine_config.placement_strategy)
 
@@ -275,10 +340,8 @@ def run_replica(
         ref = ray.remote(replica_main).options(**options).remote(llm_config, observer, torch_home)
         done, _ = ray.wait([ref], timeout=timeout_s)
         if not done:
-            try:
+            with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
-            except Exception:
-                pass
             raise ReplicaStartTimeoutError(
                 f"the replica's start (Ray's engine start: the callback's constructor and "
                 f"hooks, Ray's initialize_node) did not finish within {timeout_s:g} s"
@@ -288,10 +351,8 @@ def run_replica(
         result.strategy = strategy
         return result
     finally:
-        try:
+        with contextlib.suppress(Exception):
             ray.util.remove_placement_group(group)
-        except Exception:
-            pass
 
 
 def default_torch_home(base: str | None = None) -> str:

@@ -1,41 +1,42 @@
-"""The ``callbackbase.*`` checks: rules only for Ray 2.60's ``CallbackBase`` subclasses.
+"""The ``callbackbase.*`` checks: rules only for Ray's ``CallbackBase`` subclasses.
 
 This module is the one owner of those rules: each has its id, its one-line rule (the
 catalogue's text, and what a failure says was expected), why it matters on a Ray cluster
-and the fix, in :data:`RULES`. The evaluation is in :mod:`conformance.callbackbase_rules`:
-each check calls its function and fails with the problems it returns, which already say
-what was expected, what happened and how to fix it.
+and the fix, in :data:`RULES`.
 
-The static rules (loading, constructor, hooks, shippable) run in the test process; the run
-rules (ctx-types, errors, run) read what the
-:class:`~reference_runner.ray_callback_base.CallbackBaseAdapter` saw while the lifecycles of
-:class:`~conformance.context.Bench` drove the class through ``initialize_node`` on the fake
-cluster. The checks of the other categories that apply to this style run through the same
-adapter (see ``styles`` in :mod:`conformance.registry`).
+Ray is the judge (docs/design.md §Ray is the judge). The static rules (loading,
+constructor, hooks, shippable; :mod:`conformance.callbackbase_rules`) run in the test
+process on Ray's own ``LLMConfig`` of the deployment, and fail only for what Ray cannot
+call or load; forms Ray runs fine are advice. The run rules (ctx-types, errors, run;
+:mod:`conformance.ray_start_rules`) read the two replica starts that Ray's own code ran
+(:mod:`conformance.ray_harness`: Serve's placement group, Ray's
+``get_or_create_callback``, ``run_callback``, ``initialize_node`` and its download tasks).
+``callbackbase.run`` runs on every requested cluster (fake and live); a failure whose cause
+is missing here (a package, the network) is ``inconclusive``, not a defect
+(:mod:`conformance.environment_gaps`). The ``process.*`` and ``errors.*`` checks that apply
+to this style read the same starts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from conformance.callbackbase_rules import (
     constructor_problems,
-    error_problems,
+    hook_advice,
     hook_problems,
     loading_problems,
-    run_problems,
     shipping_problems,
 )
 from conformance.context import CheckContext
-from conformance.failure import CheckFailed, CheckSkipped, describe_error
+from conformance.failure import Advice, CheckFailed, CheckSkipped
 from conformance.harness import Run
+from conformance.ray_harness import scenario_steps
+from conformance.ray_observer import StepRecorder
+from conformance.ray_start_rules import raised_problems, start_failure, step_name
 from conformance.registry import CALLBACKBASE, CheckFunction, check
-from conformance.runs import failing_call
-from reference_runner import CallbackReturnError
-from reference_runner.ray_callback_base import CallbackBaseAdapter, RayCallbackContractError
-from reference_runner.ray_callback_ctx import ctx_field_problems
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ SHIPPABLE: Final = Rule(
 )
 CTX_TYPES: Final = Rule(
     "callbackbase.ctx-types",
-    "After every hook each ctx field holds the type Ray relies on (group, env valid).",
+    "After every step of Ray's engine start, the ctx fields Ray reads hold what Ray can use.",
     "Ray passes ctx straight to the download tasks and the engine: a wrong type fails there, "
     "far from the hook, or silently downloads the whole model.",
     "assign NodeModelDownloadable members, real placement groups (ray.util.placement_group) "
@@ -88,18 +89,22 @@ CTX_TYPES: Final = Rule(
 )
 ERRORS: Final = Rule(
     "callbackbase.errors",
-    "No hook raises; only Exceptions are raised, and they survive pickling.",
-    "Ray wraps or swallows hook errors per raise_error_on_callback; BaseExceptions escape it "
-    "and errors cross process boundaries pickled.",
-    "fix the cause, or catch inside the hook what it can handle; raise Exception subclasses "
-    "whose __init__ takes their args",
+    "What a hook raises is an Exception that survives pickling; swallowed errors are shown.",
+    "Ray's run_callback catches only Exceptions (a BaseException ends the replica whatever "
+    "raise_error_on_callback says), and errors of the download tasks reach the replica "
+    "pickled.",
+    "raise Exception subclasses whose __init__ takes their args; never sys.exit() or "
+    "raise SystemExit/KeyboardInterrupt in a hook",
 )
 RUN: Final = Rule(
     "callbackbase.run",
-    "Hooks return None, do their work when called, and change ctx where it counts.",
-    "Ray drops hook return values and the changes a download hook makes on a worker.",
-    "set self.ctx fields in on_before_node_init / on_after_node_init instead of returning "
-    "values, and leave ctx alone in the download hook",
+    "Ray's engine start with the callback completes: Ray builds it, runs its hooks and "
+    "initialize_node, for a first and a restarted replica.",
+    "This is what every replica of the deployment does before its engine starts; an error "
+    "here is a replica that never serves.",
+    "fix the step Ray names: the constructor (Ray's get_or_create_callback), the hook (its "
+    "error is the cause of Ray's 'Error running callback method'), or what the hook left in "
+    "self.ctx for Ray's initialize_node",
 )
 
 #: Every ``callbackbase.*`` rule, in catalogue order.
@@ -109,15 +114,15 @@ _NOT_BUILT: Final = f"the class cannot be built the way Ray builds it (see {CONS
 
 
 def _register(
-    rule: Rule, *, on_driver: bool, needs_callback: bool = True
+    rule: Rule, *, on_driver: bool, needs_callback: bool = True, each_cluster: bool = False
 ) -> Callable[[CheckFunction], CheckFunction]:
     """Register a check for ``rule``, for ``CallbackBase`` subclasses only: in the test
-    process (``on_driver``) or on the fake cluster."""
+    process (``on_driver``), on the fake cluster, or on each requested cluster."""
     return check(
         rule.id,
         rule=rule.rule,
         why=rule.why,
-        runs_on="driver" if on_driver else "fake",
+        runs_on="driver" if on_driver else ("each-cluster" if each_cluster else "fake"),
         needs_callback=needs_callback,
         styles=(CALLBACKBASE,),
     )
@@ -135,17 +140,6 @@ def _class(ctx: CheckContext) -> type:
     return target
 
 
-def _adapter(ctx: CheckContext) -> CallbackBaseAdapter:
-    """The adapter that ran both lifecycles on the fake cluster; skip when the class was
-    never built (the constructor failed)."""
-    bench = ctx.require_bench()
-    bench.lifecycles()
-    adapter = bench.lifecycle_callback()
-    if not isinstance(adapter, CallbackBaseAdapter) or adapter.instance is None:
-        raise CheckSkipped(_NOT_BUILT)
-    return adapter
-
-
 @_register(LOADING, on_driver=True, needs_callback=False)
 def ray_loading(ctx: CheckContext) -> str | None:
     _fail(LOADING, loading_problems(ctx.subject.spec))
@@ -159,15 +153,21 @@ CALLBACK_KWARGS_OPTION: Final = "--raycallbacks-callback-kwargs"
 @_register(CONSTRUCTOR, on_driver=True)
 def constructor(ctx: CheckContext) -> str | None:
     kwargs = ctx.subject.callback_kwargs
-    problems = constructor_problems(_class(ctx), ctx.settings.base_config(), callback_kwargs=kwargs)
+    problems = constructor_problems(
+        _class(ctx),
+        _ray_llm_config(ctx),
+        callback_kwargs=kwargs,
+        raise_error_on_callback=ctx.subject.raise_error_on_callback,
+    )
     if problems and not kwargs:
         spec = ctx.subject.spec
         raise CheckFailed(
             expected=CONSTRUCTOR.rule,
             happened="\n".join(problems) + "\n(built with no callback_kwargs)",
             fix=f"if {spec} needs callback_kwargs (Ray's callback_config.callback_kwargs), "
-            f'give them to the kit: {CALLBACK_KWARGS_OPTION} \'{spec}={{"key": "value"}}\' '
-            f"(or {spec}=@kwargs.yaml); otherwise {CONSTRUCTOR.fix}",
+            "give them to the kit in the deployment's Serve config "
+            f"(--raycallbacks-serve-config) or with {CALLBACK_KWARGS_OPTION} "
+            f'\'{spec}={{"key": "value"}}\' (or {spec}=@kwargs.yaml); otherwise {CONSTRUCTOR.fix}',
         )
     _fail(CONSTRUCTOR, problems)
     if kwargs:
@@ -175,60 +175,85 @@ def constructor(ctx: CheckContext) -> str | None:
     return None
 
 
+def _ray_llm_config(ctx: CheckContext) -> Any:
+    """Ray's own LLMConfig of the subject's deployment (the one the hooks get)."""
+    return ctx.subject.ray_llm_config()
+
+
 @_register(HOOKS, on_driver=True)
 def hooks(ctx: CheckContext) -> str | None:
-    _fail(HOOKS, hook_problems(_class(ctx)))
-    return None
+    cls = _class(ctx)
+    _fail(HOOKS, hook_problems(cls))
+    advice = hook_advice(cls)
+    return Advice("advice: " + "; ".join(advice)) if advice else None
 
 
 @_register(SHIPPABLE, on_driver=True)
 def ray_shippable(ctx: CheckContext) -> str | None:
     try:
-        instance = ctx.subject.ray_instance(ctx.settings.base_config())
+        instance = ctx.subject.ray_instance(_ray_llm_config(ctx))
     except Exception:
         raise CheckSkipped(_NOT_BUILT) from None
     _fail(SHIPPABLE, shipping_problems(instance))
     return "pickled and rebuilt with ray.cloudpickle, ctx included"
 
 
+def _starts(ctx: CheckContext) -> list[Run]:
+    """Both replica starts by Ray's code on this check's cluster (only the first when it
+    hung)."""
+    return ctx.require_bench().lifecycles()
+
+
+def _recorder(run: Run) -> StepRecorder | None:
+    ray = run.ray
+    observer = getattr(ray, "observer", None)
+    return observer if isinstance(observer, StepRecorder) else None
+
+
 @_register(CTX_TYPES, on_driver=False)
 def ctx_types(ctx: CheckContext) -> str | None:
-    bench = ctx.require_bench()
-    scenarios: dict[str, list[str]] = {}  # the same problem in both lifecycles: said once
-    for run in bench.lifecycles():
-        for problem in _ctx_problems(run):
-            scenarios.setdefault(problem, []).append(run.scenario)
-    problems = [f"in the {' and the '.join(s)}: {p}" for p, s in scenarios.items()]
-    adapter = _adapter(ctx)
-    if not problems:
-        problems = ctx_field_problems(adapter.instance.ctx)
+    found: dict[str, tuple[str, list[str]]] = {}  # problem -> (first step, scenarios)
+    for run in _starts(ctx):
+        recorder = _recorder(run)
+        for step, problem in recorder.ctx_problems if recorder is not None else ():
+            first, scenarios = found.setdefault(problem, (step, []))
+            if run.scenario not in scenarios:
+                scenarios.append(run.scenario)
+    problems = [
+        f"in the {' and the '.join(scenarios)}, after {step_name(step)}: {problem}"
+        for problem, (step, scenarios) in found.items()
+    ]
     _fail(CTX_TYPES, problems)
     return None
 
 
-def _ctx_problems(run: Run) -> list[str]:
-    """The adapter's verdict on ``ctx`` after a hook, if it ended ``run``."""
-    call = failing_call(run)
-    error = run.error
-    if call is None or error is None:
-        return []
-    if isinstance(error, CallbackReturnError) or (
-        isinstance(error, RayCallbackContractError) and "cannot be sent" not in str(error)
-    ):
-        return [describe_error(error)]
-    return []
-
-
 @_register(ERRORS, on_driver=False)
 def hook_errors(ctx: CheckContext) -> str | None:
-    adapter = _adapter(ctx)
-    _fail(ERRORS, error_problems(adapter.calls))
+    problems: list[str] = []
+    swallowed: list[str] = []
+    for run in _starts(ctx):
+        problems += [f"in the {run.scenario}: {p}" for p in raised_problems(run)]
+        recorder = _recorder(run)
+        for _step, message in recorder.logged if recorder is not None else ():
+            line = f"in the {run.scenario}, Ray logged and went on: {message}"
+            if line not in swallowed:
+                swallowed.append(line)
+    _fail(ERRORS, problems)
+    if swallowed:
+        return Advice(
+            "advice: raise_error_on_callback is false, so Ray logged these hook errors and "
+            "started the replica without the hook's work: " + "; ".join(swallowed)
+        )
     return None
 
 
-@_register(RUN, on_driver=False)
+@_register(RUN, on_driver=False, each_cluster=True)
 def hook_run(ctx: CheckContext) -> str | None:
-    adapter = _adapter(ctx)
-    raised = set(error_problems(adapter.calls))  # callbackbase.errors judges those
-    _fail(RUN, [p for p in run_problems(adapter) if p not in raised])
-    return f"{len(adapter.calls)} hook call(s) observed"
+    for run in _starts(ctx):
+        judgement = start_failure(run, ctx.subject.spec)
+        if judgement is not None:
+            raise judgement
+    runs = _starts(ctx)
+    steps = scenario_steps(runs[0])
+    where = ctx.require_cluster().name
+    return f"Ray ran {', '.join(steps)} on the {where} cluster ({len(runs)} replica start(s))"

@@ -15,7 +15,7 @@ from conformance.cluster_api import WorkerCluster, WorkerRun
 from conformance.context import CheckContext
 from conformance.failure import CheckFailed, CheckSkipped, describe, describe_error
 from conformance.harness import Run, config_with
-from conformance.registry import check
+from conformance.registry import CALLBACK, check
 from conformance.runs import failing_call, why_failed, written
 from reference_runner import PHASES, PlacementGroupTimeoutError
 from reference_runner.reserved import PLACEMENT_GROUP, RUNTIME_ENV
@@ -38,6 +38,7 @@ def _is_live(ctx: CheckContext) -> bool:
 
 @check(
     "cluster.initialize-node",
+    styles=(CALLBACK,),
     rule="initialize_node with the callback completes on the cluster and leaves nothing behind.",
     why="""This is what a serving replica does at start-up; everything else in the
     catalogue is there to make this succeed on the real thing.""",
@@ -84,6 +85,7 @@ def _fix_for(error: BaseException | None) -> str:
 
 @check(
     "cluster.placement-group",
+    styles=(CALLBACK,),
     rule=(
         "A placement group it supplies is valid, fits what the config's engine needs, and "
         "can be placed on the cluster."
@@ -183,6 +185,7 @@ def _fmt(resources: Mapping[str, float]) -> str:
 
 @check(
     "cluster.final-group-has-model",
+    styles=(CALLBACK,),
     rule=(
         "Every node of the final placement group holds the model files "
         "worker_node_download_model asks for (unless skip_default_init)."
@@ -232,6 +235,7 @@ def _short(text: str, limit: int = 240) -> str:
 
 @check(
     "cluster.runtime-env",
+    styles=(CALLBACK,),
     rule=(
         "A runtime_env it sets is one Ray accepts: known fields, valid values, local "
         "paths that exist."
@@ -294,6 +298,7 @@ def _runtime_env_problem(env: Any) -> str | None:
 
 @check(
     "cluster.in-worker",
+    styles=(CALLBACK,),
     rule="Loaded by its path inside a Ray worker, it behaves as it does in the driver.",
     why="""On the cluster the callback is imported by a worker, with the worker's
     environment, working directory and sys.path; anything that differs (a config file read

@@ -109,6 +109,7 @@ def _pickle_problem(error: BaseException) -> str | None:
 
 @check(
     "errors.host-failures",
+    styles=(CALLBACK,),
     rule=(
         "When the host fails (download fails, placement group infeasible) the failure "
         "reaches the caller, neither swallowed nor rewrapped."

@@ -73,6 +73,7 @@ def return_type(ctx: CheckContext) -> str | None:
 
 @check(
     "merge.reserved-types",
+    styles=(CALLBACK,),
     rule=(
         "Every reserved key it sets, returned or written in place, holds the type the "
         "runner expects for it."
@@ -109,6 +110,7 @@ def reserved_types(ctx: CheckContext) -> str | None:
 
 @check(
     "merge.ownership",
+    styles=(CALLBACK,),
     rule=(
         "It never deletes or replaces keys set by the system or other callbacks, except "
         "reserved keys meant to be overridden."
@@ -169,6 +171,7 @@ def _owner(key: str) -> str:
 
 @check(
     "merge.config-untouched",
+    styles=(CALLBACK,),
     rule="It never changes the config it is given.",
     why="""The same LLMConfig object is shared by every callback and by the engine on the
     replica (and reused across restarts); changing it changes the deployment behind the
@@ -191,6 +194,7 @@ def config_untouched(ctx: CheckContext) -> str | None:
 
 @check(
     "merge.reaches-output",
+    styles=(CALLBACK,),
     rule=(
         "What it sets takes effect: reserved keys set in time and reflected in "
         "initialize_node's output, no misspelt reserved keys."

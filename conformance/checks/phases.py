@@ -22,6 +22,7 @@ _FIX_RAISE = (
 
 @check(
     "phases.lifecycle",
+    styles=(CALLBACK,),
     rule=(
         "On a fresh instance it runs through all six phases in order, never raising, "
         "returning None or a mapping."
@@ -104,6 +105,7 @@ def _unknown_phase_problem(run: Run, schedule: Mapping[str, Sequence[str]]) -> s
 
 @check(
     "phases.second-lifecycle",
+    styles=(CALLBACK,),
     rule="A second full lifecycle on the same instance works and does the same as the first.",
     why="""Ray keeps one callback instance per process and a replica process can initialize
     more than once (restarts, several engines); state left over from the first run must

@@ -11,7 +11,7 @@ from __future__ import annotations
 from conformance.context import CheckContext
 from conformance.failure import CheckFailed
 from conformance.process_state import ENVIRONMENT, IMPORT_PATH, RAY_CONNECTION, WORKING_DIRECTORY
-from conformance.registry import check
+from conformance.registry import CALLBACKBASE, check
 from conformance.runs import call_site
 
 _LISTED = 3
@@ -75,9 +75,15 @@ def environment(ctx: CheckContext) -> str | None:
         ctx,
         ENVIRONMENT,
         expected="os.environ the same after every call as before it",
-        fix="return the variables in runtime_env env_vars instead: {'runtime_env': "
-        "{**(data.get('runtime_env') or {}), 'env_vars': {**((data.get('runtime_env') or "
-        "{}).get('env_vars') or {}), 'NAME': 'value'}}}; reading os.environ is fine",
+        fix=(
+            "set the variables in the runtime env Ray gives the workers instead: "
+            "self.ctx.runtime_env.setdefault('env_vars', {})['NAME'] = 'value' (in "
+            "on_before_node_init); reading os.environ is fine"
+            if ctx.subject.style == CALLBACKBASE
+            else "return the variables in runtime_env env_vars instead: {'runtime_env': "
+            "{**(data.get('runtime_env') or {}), 'env_vars': {**((data.get('runtime_env') or "
+            "{}).get('env_vars') or {}), 'NAME': 'value'}}}; reading os.environ is fine"
+        ),
     )
     return None
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_raycallbacks.report.results import NOT_RUN
+from pytest_raycallbacks.report.results import INCONCLUSIVE, NOT_RUN
 
 from .waivers import Waiver, find_waiver
 
@@ -83,6 +83,7 @@ class CheckRun:
             CheckContext,
             CheckFailed,
             CheckSkipped,
+            Inconclusive,
             get_check,
             start_probe_early,
         )
@@ -111,6 +112,7 @@ class CheckRun:
         note: str | None = None
         skipped: str | None = None
         not_run: str | None = None
+        inconclusive: Inconclusive | None = None
         halted_before = subject.halted
         state = snapshot()
         try:
@@ -132,6 +134,8 @@ class CheckRun:
             skipped = str(exc)
         except CheckNotRun as exc:
             not_run = exc.reason
+        except Inconclusive as exc:
+            inconclusive = exc
         except Exception:
             if halted_before is not None or subject.halted is None:
                 raise  # the check crashed: not because a deadline passed in it
@@ -151,6 +155,8 @@ class CheckRun:
             )
         if failure is not None:
             self._fail(check, failure, waiver)
+        if inconclusive is not None:
+            self._inconclusive(inconclusive)
         if not_run is not None:
             self._not_run(not_run)
         if skipped is not None:
@@ -190,6 +196,12 @@ class CheckRun:
     def _skip(self, reason: str) -> None:
         self.record.update(outcome="skipped", note=reason)
         pytest.skip(reason)
+
+    def _inconclusive(self, exc: Inconclusive) -> None:
+        """Record the check as *inconclusive*: it could not judge the callback here, for
+        what this environment lacks (pytest shows a skip; the verdict is inconclusive)."""
+        self.record.update(outcome=INCONCLUSIVE, note=str(exc), inconclusive=exc.as_dict())
+        pytest.skip(str(exc))
 
     def _not_run(self, reason: str) -> None:
         """Record the check as *not run* for ``reason`` (pytest shows a skip)."""

@@ -274,7 +274,20 @@ class Kit:
         ]
         if self.chain is not None and self.chain.verdict == "incomplete":
             uncertified.append(f"the chain {' -> '.join(self.settings.specs)}")
-        if uncertified and session.exitstatus == pytest.ExitCode.OK:
+        inconclusive = [
+            spec
+            for spec in self.settings.specs
+            if verdict(self.results.for_spec(spec)) == "inconclusive"
+        ]
+        if uncertified and session.exitstatus == pytest.ExitCode.OK and inconclusive:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self.exit_reason = (
+                f"exit status 1: not certified (inconclusive): {', '.join(inconclusive)}; a "
+                "check could not judge the callback here because this environment lacks what "
+                "it needs (see the summary): certify in the deployment's image"
+            )
+            exitstatus = session.exitstatus
+        elif uncertified and session.exitstatus == pytest.ExitCode.OK:
             # docs/design.md §The kit: exit 0 only when every requested callback is
             # certified. A run cut short by -k, -x or a skip ran no failing check but
             # certified nothing.

@@ -128,6 +128,7 @@ def callback_entry(
                 "detail": e.detail,
                 "failure": e.failure,
                 "advice": (e.record or {}).get("advice") if e.outcome == "passed" else None,
+                "inconclusive": (e.record or {}).get("inconclusive"),
                 "waiver": e.waiver,
                 "stale_waiver": e.stale_waiver,
                 "duration_s": round(e.duration_s, 4),

@@ -3,7 +3,7 @@
 Each report of a conformance item carries a ``raycallbacks`` attribute (the item's record,
 see :mod:`pytest_raycallbacks.kit.plan`; a JSON-able dict, which xdist ships from its
 workers); :class:`Results` turns reports into one outcome per planned item: ``passed``,
-``failed``, ``skipped``, ``waived``, or ``not run`` (no report: deselected or never reached;
+``failed``, ``skipped``, ``waived``, ``inconclusive``, or ``not run`` (no report: deselected or never reached;
 or a report whose record says ``not run``, with the reason in ``detail``: the callback was
 halted, or the run reached its bound). :func:`verdict` turns a callback's outcomes into its
 verdict.
@@ -24,8 +24,11 @@ FAILED: Final = "failed"
 SKIPPED: Final = "skipped"
 WAIVED: Final = "waived"
 NOT_RUN: Final = "not run"
+#: The check could not judge the callback here: what it needs is missing from this
+#: environment (a package, the network); ``record["inconclusive"]`` says what and where.
+INCONCLUSIVE: Final = "inconclusive"
 #: The outcomes, in the order the summary and the certificate count them.
-OUTCOMES: Final = (PASSED, FAILED, SKIPPED, WAIVED, NOT_RUN)
+OUTCOMES: Final = (PASSED, FAILED, SKIPPED, WAIVED, NOT_RUN, INCONCLUSIVE)
 
 
 @dataclass
@@ -74,6 +77,9 @@ def _apply(entry: Entry, report: pytest.TestReport, record: dict[str, Any]) -> N
         entry.outcome = PASSED
         entry.detail = record.get("note")
         entry.stale_waiver = bool(record.get("stale_waiver"))
+    elif report.skipped and record.get("outcome") == INCONCLUSIVE:
+        entry.outcome = INCONCLUSIVE  # what the check needs is missing here
+        entry.detail = record.get("note")
     elif report.skipped and record.get("outcome") == NOT_RUN:
         entry.outcome = NOT_RUN  # the kit did not run it, and says why (a halt, the bound)
         entry.detail = record.get("note")
@@ -126,11 +132,14 @@ def clusters_of(entries: Iterable[Entry]) -> list[dict[str, Any]]:
 
 
 def verdict(entries: Iterable[Entry]) -> str:
-    """``rejected`` if any check failed, ``incomplete`` if one was skipped or did not run,
-    else ``certified``."""
+    """``rejected`` if any check failed, ``inconclusive`` if one could not judge the callback
+    in this environment, ``incomplete`` if one was skipped or did not run, else
+    ``certified``."""
     outcomes = [e.outcome for e in entries]
     if FAILED in outcomes:
         return "rejected"
+    if INCONCLUSIVE in outcomes:
+        return "inconclusive"
     if SKIPPED in outcomes or NOT_RUN in outcomes or not outcomes:
         return "incomplete"
     return "certified"

@@ -17,6 +17,7 @@ from .results import (
     PASSED,
     SKIPPED,
     WAIVED,
+    INCONCLUSIVE,
     Entry,
     Results,
     clusters_of,
@@ -28,6 +29,7 @@ _MARKUP: Final = {
     "certified": {"green": True},
     "rejected": {"red": True},
     "incomplete": {"yellow": True},
+    "inconclusive": {"yellow": True},
 }
 _HAPPENED_LINES: Final = 3
 _LISTED_SKIPS: Final = 3
@@ -66,6 +68,19 @@ def render(
                 )
                 for text in _happened(entry)[:_HAPPENED_LINES]:
                     lines.append((f"        {text}", {}))
+        for entry in entries:
+            if entry.outcome == INCONCLUSIVE:
+                gap = (entry.record or {}).get("inconclusive") or {}
+                lines.append(
+                    (
+                        f"    INCONCLUSIVE {entry.plan.check} [{entry.plan.cluster}]: "
+                        f"{gap.get('where', '?')} needs {gap.get('needs', '?')}, which this "
+                        "environment lacks",
+                        {"yellow": True},
+                    )
+                )
+                if gap.get("todo"):
+                    lines.append((f"        what to do: {gap['todo']}", {}))
         lines.extend(_advice(entries))
         for entry in entries:
             if entry.outcome == WAIVED:

@@ -1,0 +1,116 @@
+"""Running one ``CallbackBase`` scenario by Ray's own code, on a cluster, recorded.
+
+For a ``CallbackBase`` subclass Ray is the judge (docs/design.md §Ray is the judge):
+:func:`run_ray_scenario` builds Ray's own ``LLMConfig`` from the subject's deployment config
+(:meth:`conformance.Subject.ray_llm_config`), starts one replica of it by Ray's code
+(:func:`reference_runner.ray_replica.run_replica`: Serve's placement group, a replica task
+in it, Ray's ``get_or_create_callback``, ``run_callback``, ``initialize_node`` and its
+download tasks) on the cluster's scope (the fake one in memory, or a live one), and returns
+a :class:`~conformance.harness.Run` whose calls are the steps Ray ran (recorded by
+:class:`~conformance.ray_observer.StepRecorder`) and whose ``ray`` is the
+:class:`~reference_runner.ray_replica.ReplicaStart`.
+
+Every wait is bounded (the replica's placement, the start as a whole), the process state is
+put back whatever the callback did, and what the callback left alive on the cluster is
+reported as for every other scenario.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from reference_runner.ray_replica import (
+    ReplicaStart,
+    ReplicaStartTimeoutError,
+    default_torch_home,
+    run_replica,
+)
+
+from .bounds import scenario_bound_s
+from .cluster_api import Cluster
+from .deadline import DeadlineExceeded, call_with_deadline
+from .harness import Run
+from .process_state import restore, snapshot
+from .ray_observer import StepRecorder, forget, progress
+from .subject import Subject
+
+#: User-code calls in one start: the constructor, two hooks, the download hook.
+RAY_START_CALLS: Final = 4
+
+
+def run_ray_scenario(
+    cluster: Cluster,
+    subject: Subject,
+    *,
+    scenario: str,
+    timeout_s: float,
+    placement_timeout_s: float,
+    torch_home: str | None = None,
+) -> Run:
+    """Start one replica of ``subject``'s deployment config on ``cluster`` by Ray's code
+    and record it (see the module docstring). A ``BaseException`` that is not the
+    callback's (Ctrl-C) propagates."""
+    bound_s = scenario_bound_s(timeout_s, placement_timeout_s, timeout_s, calls=RAY_START_CALLS)
+    home = torch_home or default_torch_home()
+    recorder = StepRecorder()
+    result: ReplicaStart | None = None
+    error: BaseException | None = None
+    with cluster.scope(None) as scope:
+        reconnect = getattr(scope, "reconnect", None)
+        state = snapshot()
+        try:
+            llm_config = subject.ray_llm_config()
+
+            def start() -> ReplicaStart:
+                return run_replica(
+                    llm_config,
+                    observer=recorder,
+                    timeout_s=bound_s,
+                    placement_timeout_s=placement_timeout_s,
+                    torch_home=home,
+                )
+
+            result = call_with_deadline(start, bound_s + placement_timeout_s + 5.0, what="start")
+            error = result.error
+        except DeadlineExceeded:
+            error = ReplicaStartTimeoutError(_timeout_text(bound_s, progress(recorder.token)))
+        except ReplicaStartTimeoutError as exc:
+            steps = progress(recorder.token)
+            error = ReplicaStartTimeoutError(f"{exc}{_where(steps)}") if steps else exc
+        except Exception as exc:
+            error = exc
+        finally:
+            restore(state, reconnect=reconnect)
+            forget(recorder.token)
+        leaks = scope.leaks()
+        resources = dict(scope.resources())
+    shipped = result.observer if result is not None else None
+    calls = list(shipped.calls) if isinstance(shipped, StepRecorder) else []
+    if result is not None and isinstance(shipped, StepRecorder):
+        result.observer = shipped
+    return Run(
+        scenario=scenario,
+        calls=calls,
+        output=None,
+        error=error,
+        leaks=leaks,
+        resources=resources,
+        ray=result,
+    )
+
+
+def _where(steps: list[str]) -> str:
+    return "; Ray's steps so far: " + ", ".join(steps)
+
+
+def _timeout_text(bound_s: float, steps: list[str]) -> str:
+    return (
+        f"the replica's start did not finish within {bound_s:g} s, the bound on one whole "
+        "start (every hook and wait at its limit)" + (_where(steps) if steps else "")
+    )
+
+
+def scenario_steps(run: Run) -> tuple[str, ...]:
+    """The steps Ray ran in ``run`` (empty when it never reached the replica)."""
+    ray = getattr(run, "ray", None)
+    return tuple(ray.steps) if ray is not None else ()

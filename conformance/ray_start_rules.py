@@ -1,0 +1,178 @@
+"""Judging a replica start that Ray's own code ran (:mod:`conformance.ray_harness`).
+
+The functions read a :class:`~conformance.harness.Run` whose calls are Ray's steps
+(:data:`reference_runner.ray_replica.ENGINE_START_STEPS`) and speak the ``CallbackBase`` API
+(the hook, ``self.ctx``, ``self.kwargs``, ``callback_config``), never ``data``:
+
+* :func:`start_failure`: why the start did not complete, as a
+  :class:`~conformance.failure.CheckFailed` naming the step Ray was in, Ray's message and
+  the hook's own error, or as an :class:`~conformance.failure.Inconclusive` when the cause
+  is missing from this environment (:func:`conformance.environment_gaps.environment_gap`);
+  ``None`` when it completed.
+* :func:`raised_problems`: what was wrong with what the hooks raised, whatever Ray made of
+  it (a ``BaseException`` Ray does not catch; an error that does not survive pickling).
+* :func:`step_name`: a step as a message names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from reference_runner.ray_replica import (
+    CHAIN_ATTRIBUTE,
+    CONSTRUCT,
+    DOWNLOAD_HOOK,
+    INITIALIZE_NODE,
+    ON_AFTER_NODE_INIT,
+    ON_BEFORE_NODE_INIT,
+    ReplicaStartTimeoutError,
+    UnpicklableError,
+)
+
+from .environment_gaps import environment_gap
+from .failure import CheckFailed, Inconclusive, describe_error
+from .harness import Run
+from .recorder import Call
+
+_STEP_NAMES: Final = {
+    CONSTRUCT: "Ray's get_or_create_callback() (the constructor)",
+    ON_BEFORE_NODE_INIT: "the hook on_before_node_init",
+    INITIALIZE_NODE: "Ray's initialize_node (the download tasks, with the hook "
+    "on_before_download_model_files_distributed)",
+    ON_AFTER_NODE_INIT: "the hook on_after_node_init",
+}
+_HOOK_FIX: Final = (
+    "fix the cause in {hook} (its own error is above), or catch inside the hook what it can "
+    "handle; set raise_error_on_callback: false in callback_config only if a replica may "
+    "start without the hook's work"
+)
+
+
+def step_name(step: str) -> str:
+    """``the hook on_before_node_init``, ``Ray's initialize_node (...)``, ..."""
+    return _STEP_NAMES.get(step, step)
+
+
+def failing_step(run: Run) -> Call | None:
+    """The last step of ``run`` that raised (the one that ended the start)."""
+    return next((c for c in reversed(run.calls) if c.error is not None), None)
+
+
+def _cause_text(error: BaseException) -> str:
+    """The chain behind ``error`` (Ray's wrapper, the hook's own error...), one per line."""
+    links = getattr(error, CHAIN_ATTRIBUTE, None)
+    if not isinstance(links, list) or len(links) < 2:
+        cause = error.__cause__
+        return f"\ncaused by {describe_error(cause)}" if cause is not None else ""
+    lines = []
+    for link in links[1:]:
+        name = link.get("type", "?")
+        module = link.get("module")
+        if module and module not in ("builtins", "__main__"):
+            name = f"{module}.{name}"
+        where = f" at {link['where']}" if link.get("where") else ""
+        lines.append(f"caused by {name}: {link.get('message', '')}{where}")
+    return "\n" + "\n".join(lines)
+
+
+def _download_hook_failed(error: BaseException) -> bool:
+    text = str(error) + "".join(
+        str(link.get("message", "")) for link in getattr(error, CHAIN_ATTRIBUTE, None) or ()
+    )
+    return f"'{DOWNLOAD_HOOK}'" in text
+
+
+def _ctx_text(run: Run) -> str:
+    ctx = getattr(run.ray, "ctx", None)
+    if not ctx:
+        return ""
+    shown = ", ".join(f"{k}={v!r}" for k, v in ctx.items() if k != "custom_data")
+    return f"\nself.ctx when it stopped: {shown}"
+
+
+def start_failure(run: Run, spec: str) -> CheckFailed | Inconclusive | None:
+    """Why the replica start ``run`` did not complete (see the module docstring)."""
+    error = run.error
+    if error is None:
+        return None
+    call = failing_step(run)
+    step = call.phase if call is not None else None
+    where = step_name(step) if step is not None else "the replica's start"
+    if step == INITIALIZE_NODE and _download_hook_failed(error):
+        where = f"the hook {DOWNLOAD_HOOK} (in Ray's download task)"
+    gap = environment_gap(error, where=f"{where} of {spec}")
+    if gap is not None:
+        return gap
+    expected = (
+        f"Ray's engine start ({run.scenario}) to build {spec} and run its hooks and "
+        "initialize_node without an error"
+    )
+    happened = f"{where} raised {describe_error(error)}{_cause_text(error)}{_ctx_text(run)}"
+    if isinstance(error, ReplicaStartTimeoutError):
+        return CheckFailed(
+            expected=expected,
+            happened=str(error),
+            fix="return promptly from the constructor and the hooks: await slow work with "
+            "its own bound, never block on a lock, a server or the network without a "
+            "timeout; raise --raycallbacks-timeout only if production allows it",
+        )
+    if step == CONSTRUCT:
+        fix = (
+            "make __init__(self, **kwargs) take its options from callback_kwargs by keyword "
+            "(self.kwargs holds the rest) and call super().__init__(**kwargs); validate "
+            "callback_kwargs with a clear message"
+        )
+    elif step in (ON_BEFORE_NODE_INIT, ON_AFTER_NODE_INIT):
+        fix = _HOOK_FIX.format(hook=step)
+    elif step == INITIALIZE_NODE and _download_hook_failed(error):
+        fix = _HOOK_FIX.format(hook=DOWNLOAD_HOOK)
+    elif step == INITIALIZE_NODE:
+        fix = (
+            "Ray's initialize_node reads self.ctx as on_before_node_init left it: keep "
+            "ctx.placement_group a placed Ray placement group, ctx.runtime_env a runtime "
+            "env Ray accepts and ctx.worker_node_download_model a NodeModelDownloadable "
+            "member (or set ctx.run_init_node = False to skip it)"
+        )
+    else:
+        fix = "see the error above: it is Ray's, raised before the callback ran"
+    return CheckFailed(expected=expected, happened=happened, fix=fix)
+
+
+def raised_problems(run: Run) -> list[str]:
+    """What is wrong with what the steps raised (see the module docstring)."""
+    problems: list[str] = []
+    for call in run.calls:
+        exc = call.error
+        if exc is None:
+            continue
+        where = step_name(call.phase)
+        if not isinstance(exc, Exception):
+            problems.append(
+                f"{where} raised {type(exc).__name__}, a BaseException that Ray's "
+                "run_callback does not catch: it ends the replica's process outright, "
+                "whatever raise_error_on_callback says. Raise an Exception (e.g. "
+                "RuntimeError) instead"
+            )
+        elif isinstance(exc, UnpicklableError):
+            problems.append(
+                f"{where} raised an error that does not survive pickling ({exc}); errors "
+                "reach the replica and the caller pickled, so this one arrives as a "
+                "serialization error instead. Give the exception class an __init__ whose "
+                "arguments are its args, or define __reduce__"
+            )
+    return problems
+
+
+def described(run: Run) -> dict[str, Any]:
+    """What the certificate records about a start: steps, final ctx, model path, group."""
+    ray = run.ray
+    if ray is None:
+        return {"steps": [], "error": None if run.error is None else describe_error(run.error)}
+    return {
+        "steps": list(ray.steps),
+        "ctx": ray.ctx,
+        "model_path": ray.model_path,
+        "bundles": [dict(b) for b in ray.bundles],
+        "strategy": ray.strategy,
+        "error": None if run.error is None else describe_error(run.error),
+    }
