@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from reference_runner.cloud_errors import cloud_error_note
-from reference_runner.loading import describe_value, resolve_spec
+from reference_runner.loading import describe_value, resolve_spec, split_label
 from reference_runner.ray_callback_base import (
     AWAITED_HOOKS,
     HOOK_PHASES,
@@ -65,6 +65,8 @@ def loading_problems(spec: str | type) -> list[str]:
     Ray's ``CallbackBase``.
     """
     problems: list[str] = []
+    if isinstance(spec, str):
+        spec, _ = split_label(spec)  # the import path Ray's callback_config holds
     try:
         target = resolve_spec(spec).target if isinstance(spec, str) else spec
     except ImportError as exc:

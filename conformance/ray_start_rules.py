@@ -25,6 +25,7 @@ from reference_runner.ray_replica import (
     INITIALIZE_NODE,
     ON_AFTER_NODE_INIT,
     ON_BEFORE_NODE_INIT,
+    ReplicaPlacementError,
     ReplicaStartTimeoutError,
     UnpicklableError,
 )
@@ -100,6 +101,15 @@ def start_failure(run: Run, spec: str) -> CheckFailed | Inconclusive | None:
     where = step_name(step) if step is not None else "the replica's start"
     if step == INITIALIZE_NODE and _download_hook_failed(error):
         where = f"the hook {DOWNLOAD_HOOK} (in Ray's download task)"
+    if isinstance(error, ReplicaPlacementError):
+        return Inconclusive(
+            needs=f"a cluster that holds the deployment's placement group ({error})",
+            where=f"the replica of {spec}, before Ray built the callback",
+            todo="certify on a cluster as large as the deployment's "
+            "(--raycallbacks-ray-address ADDR), or check the deployment's "
+            "placement_group_config and engine_kwargs (tensor_parallel_size x "
+            "pipeline_parallel_size GPUs)",
+        )
     gap = environment_gap(error, where=f"{where} of {spec}")
     if gap is not None:
         return gap

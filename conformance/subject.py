@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from reference_runner import CallbackLoadError, load_callback
-from reference_runner.loading import ResolvedSpec, module_guess, resolve_spec
+from reference_runner.loading import ResolvedSpec, module_guess, resolve_spec, split_label
 from reference_runner.ray_callback_base import CallbackBaseAdapter, is_callback_base_class
 
 from .bounds import CheckNotRun, Halt, deadline_passed, import_hung_here
@@ -238,7 +238,7 @@ class Subject:
         ``callback_kwargs`` and ``raise_error_on_callback``."""
         config = dict(self.deployment or default_deployment())
         config["callback_config"] = {
-            "callback_class": self.spec,
+            "callback_class": split_label(self.spec)[0],
             "callback_kwargs": dict(self.callback_kwargs),
             "raise_error_on_callback": self.raise_error_on_callback,
         }

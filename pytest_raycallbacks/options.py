@@ -87,6 +87,22 @@ OPTIONS: Final[tuple[_Option, ...]] = (
         "string",
         metavar="PATH",
     ),
+    _Option(
+        "serve-config",
+        "certify every CallbackBase callback that the Ray Serve config (or LLMConfig file) "
+        "at PATH deploys, as its callback_config says, by Ray's own code; repeatable",
+        "linelist",
+        default=None,
+        action="append",
+        metavar="PATH",
+    ),
+    _Option(
+        "model-source",
+        "serve the model from DIR (a local model folder) in place of the deployment's model "
+        "source when certifying a Serve config (default: the bundled tiny model)",
+        "string",
+        metavar="DIR",
+    ),
     _Option("report", "write the certificate (JSON) to PATH", "string", metavar="PATH"),
     _Option(
         "waive",

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from .errors import CallbackLoadError
 from .naming import safe_repr
@@ -32,10 +32,28 @@ _COLON_FORM = re.compile(rf"^(?P<module>{_DOTTED}):(?P<attrs>{_DOTTED})$")
 _DOT_FORM = re.compile(rf"^{_IDENTIFIER}(?:\.{_IDENTIFIER})+$")
 
 
+#: Separates an import path from a deployment label in a spec (``pkg.mod:Class@app/model``):
+#: the label names the deployment entry a ``CallbackBase`` class was certified for (see
+#: :func:`split_label`); it never appears in an import path.
+LABEL_SEPARATOR: Final = "@"
+
+
+def split_label(spec: str) -> tuple[str, str | None]:
+    """``(import path, label)`` of ``spec``: ``("pkg.mod:Class", "app/model")`` for
+    ``"pkg.mod:Class@app/model"``, ``(spec, None)`` for a spec without a label. Every
+    resolver imports the path alone, so one class can be certified once per deployment
+    entry of a Serve config (docs/design.md §Ray is the judge)."""
+    if isinstance(spec, str) and LABEL_SEPARATOR in spec:
+        path, label = spec.split(LABEL_SEPARATOR, 1)
+        return path, label
+    return spec, None
+
+
 def module_guess(spec: str) -> str:
     """The module a spec most likely names (``pkg.mod`` of ``pkg.mod.attr`` or
     ``pkg.mod:attr``), without importing anything: for messages about a spec that did not
     import, where the longest importable prefix is unknown."""
+    spec, _ = split_label(spec)
     return spec.split(":", 1)[0] if ":" in spec else spec.rsplit(".", 1)[0]
 
 
@@ -113,9 +131,11 @@ def resolve_spec(spec: str) -> ResolvedSpec:
     The one spec resolver: :func:`load_callback`, the ``CallbackBase`` detection of
     :mod:`reference_runner.ray_callback_base` and the conformance kit all use it.
     """
+    labelled = spec
+    spec, _ = split_label(spec)
     problem = spec_form_problem(spec)
     if problem is not None:
-        raise CallbackLoadError(spec, problem)
+        raise CallbackLoadError(labelled, problem)
     if ":" in spec:
         module_name, attr_path = spec.split(":", 1)
         module = _import(spec, module_name)

@@ -43,6 +43,13 @@ RAY_VLLM_MODELS_MODULE: Final = "ray.llm._internal.serve.engines.vllm.vllm_model
 RAY_DOWNLOAD_UTILS_MODULE: Final = "ray.llm._internal.common.utils.download_utils"
 
 _LOCK = threading.RLock()
+_VLLM_STAND_IN: Final = (
+    "vLLM's AsyncEngineArgs and FrontendArgs (vLLM is not installed here): engine_kwargs are "
+    "not checked against vLLM's own argument list"
+)
+_TORCH_STAND_IN: Final = (
+    "torch's cache folder for Ray's download_model_files (torch is not installed here)"
+)
 _STAND_INS: list[str] = []
 
 
@@ -120,10 +127,7 @@ def ray_engine_config_module() -> types.ModuleType:
                     sys.modules.pop(name, None)
                 else:
                     sys.modules[name] = previous
-        _note(
-            "vLLM's AsyncEngineArgs and FrontendArgs (vLLM is not installed here): "
-            "engine_kwargs are not checked against vLLM's own argument list"
-        )
+        _note(_VLLM_STAND_IN)
         return module
 
 
@@ -191,7 +195,7 @@ def torch_stand_in(torch_home: str) -> Iterator[None]:
         return
     hub = types.SimpleNamespace(_get_torch_home=lambda: torch_home)
     module.torch = types.SimpleNamespace(hub=hub)
-    _note("torch's cache folder for Ray's download_model_files (torch is not installed here)")
+    _note(_TORCH_STAND_IN)
     try:
         yield
     finally:
@@ -221,6 +225,21 @@ def _note(text: str) -> None:
     with _LOCK:
         if text not in _STAND_INS:
             _STAND_INS.append(text)
+
+
+def planned_stand_ins() -> tuple[str, ...]:
+    """What a ``CallbackBase`` certification in this environment stands in for Ray (the
+    certificate states it), decided from what is installed, without importing it."""
+    planned = []
+    if not vllm_installed():
+        planned.append(_VLLM_STAND_IN)
+    if not torch_installed():
+        planned.append(_TORCH_STAND_IN)
+    planned.append(
+        "the engine start itself (vLLM's engine and GPUs): Ray's VLLMEngine.start is run up "
+        "to what it reads from the callback (ctx and the model path)"
+    )
+    return tuple(planned)
 
 
 def stand_ins() -> tuple[str, ...]:

@@ -39,7 +39,7 @@ import copy
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from .ray_llm import torch_stand_in
@@ -143,8 +143,8 @@ class ReplicaStart:
     bundles: tuple[Mapping[str, float], ...] = ()
     strategy: str | None = None
     duration_s: float = 0.0
-    #: Set by the driver: the engine kwargs and placement group the engine would start on.
-    engine_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    #: ``accelerator_type:<TYPE>`` hints left out of the group: the cluster has no such node.
+    dropped_hints: tuple[str, ...] = ()
 
 
 class _Steps:
@@ -292,8 +292,44 @@ def replica_placement(llm_config: Any) -> tuple[list[dict[str, float]], str]:
     return bundles, str(engine_config.placement_strategy)
 
 
+#: The resource Ray adds to every bundle of a deployment with ``accelerator_type`` (0.001 of
+#: ``accelerator_type:<TYPE>``): a scheduling hint that pins the group to such nodes.
+ACCELERATOR_HINT_PREFIX: Final = "accelerator_type:"
+
+
+def without_missing_accelerator_hints(
+    bundles: list[dict[str, float]], cluster_resources: Mapping[str, float]
+) -> tuple[list[dict[str, float]], tuple[str, ...]]:
+    """``bundles`` without the ``accelerator_type:<TYPE>`` hints the cluster has no node
+    for, and the hints dropped. The certifying cluster's GPUs are of one type (logical ones
+    have none); the deployment's type stays in ``llm_config.accelerator_type``, which the
+    hooks read, and only the group's placement ignores it."""
+    dropped: list[str] = []
+    out = []
+    for bundle in bundles:
+        kept = {}
+        for key, value in bundle.items():
+            if key.startswith(ACCELERATOR_HINT_PREFIX) and key not in cluster_resources:
+                if key not in dropped:
+                    dropped.append(key)
+                continue
+            kept[key] = value
+        out.append(kept)
+    return out, tuple(dropped)
+
+
 class ReplicaStartTimeoutError(TimeoutError):
-    """The replica's placement group or its start did not finish within the bound."""
+    """The replica's start did not finish within the bound."""
+
+
+class ReplicaPlacementError(RuntimeError):
+    """The cluster could not place the replica's placement group in time: the cluster is
+    too small for the deployment (the callback never ran)."""
+
+    def __init__(self, message: str, bundles: list[dict[str, float]], strategy: str) -> None:
+        super().__init__(message)
+        self.bundles = bundles
+        self.strategy = strategy
 
 
 def run_replica(
@@ -316,13 +352,16 @@ def run_replica(
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
     bundles, strategy = replica_placement(llm_config)
+    bundles, dropped = without_missing_accelerator_hints(bundles, ray.cluster_resources())
     group = ray.util.placement_group(bundles, strategy=strategy)
     try:
         ready, _ = ray.wait([group.ready()], timeout=placement_timeout_s)
         if not ready:
-            raise ReplicaStartTimeoutError(
+            raise ReplicaPlacementError(
                 f"the replica's placement group {bundles} ({strategy}) was not placed within "
-                f"{placement_timeout_s:g} s: the cluster cannot hold it"
+                f"{placement_timeout_s:g} s: the cluster cannot hold it",
+                bundles,
+                strategy,
             )
         replica = replica_actor_resources(llm_config)
         env = dict(runtime_env if runtime_env is not None else (llm_config.runtime_env or {}))
@@ -349,6 +388,7 @@ def run_replica(
         result: ReplicaStart = ray.get(ref)
         result.bundles = tuple(bundles)
         result.strategy = strategy
+        result.dropped_hints = dropped
         return result
     finally:
         with contextlib.suppress(Exception):

@@ -256,4 +256,11 @@ def hook_run(ctx: CheckContext) -> str | None:
     runs = _starts(ctx)
     steps = scenario_steps(runs[0])
     where = ctx.require_cluster().name
-    return f"Ray ran {', '.join(steps)} on the {where} cluster ({len(runs)} replica start(s))"
+    note = f"Ray ran {', '.join(steps)} on the {where} cluster ({len(runs)} replica start(s))"
+    dropped = getattr(runs[0].ray, "dropped_hints", ())
+    if dropped:
+        note += (
+            f"; the group's {', '.join(dropped)} hint was left out (the cluster has no such "
+            "node), llm_config.accelerator_type kept"
+        )
+    return note

@@ -143,13 +143,18 @@ class Kit:
 
         with self._lock:
             if spec not in self._subjects:
+                entry = self.settings.deployment(spec)
+                run = self.settings.run_deployment(spec)
                 self._subjects[spec] = Subject(
                     spec,
                     import_paths=self.import_paths,
                     cwd=str(self.config.invocation_params.dir),
-                    callback_kwargs=self.settings.callback_kwargs.get(spec),
+                    callback_kwargs=self.settings.kwargs_of(spec),
                     timeout_s=self.settings.timeout_s,
                     import_limit_s=self.import_limit_s,
+                    deployment=run[0] if run is not None else None,
+                    raise_error_on_callback=entry.raise_error_on_callback if entry else True,
+                    label=entry.place if entry is not None else None,
                 )
                 admission = self.admissions.get(spec)
                 if admission is not None and admission.halt is not None:

@@ -44,6 +44,43 @@ class KitSettings:
     chain: bool = False
     callback_kwargs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     s3_buckets: tuple[tuple[str, str], ...] = ()
+    #: The ``--raycallbacks-serve-config`` files, parsed and validated by Ray
+    #: (:mod:`pytest_raycallbacks.serve_config`); their entries' specs are in ``specs``.
+    serve_configs: tuple[Any, ...] = ()
+    #: ``--raycallbacks-model-source``: the folder served in place of deployed model sources.
+    model_source: str | None = None
+
+    def deployment(self, spec: str) -> Any:
+        """The :class:`~pytest_raycallbacks.serve_config.DeploymentEntry` ``spec`` came
+        from, if it came from a Serve config."""
+        for serve_config in self.serve_configs:
+            for entry in serve_config.entries:
+                if entry.spec == spec:
+                    return entry
+        return None
+
+    def run_deployment(self, spec: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """``(llm_config to certify against, what was replaced)`` for a spec from a Serve
+        config (:func:`pytest_raycallbacks.serve_config.for_the_run`), else ``None``."""
+        entry = self.deployment(spec)
+        if entry is None:
+            return None
+        from pytest_raycallbacks.serve_config import for_the_run
+        from reference_runner import TINY_MODEL_PATH
+
+        return for_the_run(
+            entry.without_callback(),
+            model_source=self.model_source or TINY_MODEL_PATH,
+            served_buckets=[bucket for bucket, _ in self.s3_buckets],
+        )
+
+    def kwargs_of(self, spec: str) -> Mapping[str, Any] | None:
+        """The ``callback_kwargs`` ``spec`` is built with: its Serve config entry's, else
+        ``--raycallbacks-callback-kwargs``'s."""
+        entry = self.deployment(spec)
+        if entry is not None:
+            return entry.callback_kwargs
+        return self.callback_kwargs.get(spec)
 
     @property
     def active(self) -> bool:
@@ -53,7 +90,14 @@ class KitSettings:
 
 def read_settings(config: pytest.Config) -> KitSettings:
     """Read and validate every option (see the module docstring)."""
-    specs = _specs(get_option(config, "conformance") or [])
+    cli_specs = _specs(get_option(config, "conformance") or [])
+    model_source = _model_source(config, get_option(config, "model-source"))
+    serve_configs = _serve_configs(config, get_option(config, "serve-config") or [])
+    specs = tuple(
+        dict.fromkeys(
+            [*cli_specs, *(e.spec for sc in serve_configs for e in sc.entries)]
+        )
+    )
     cluster = _choice("cluster", get_option(config, "cluster"), CLUSTER_CHOICES)
     gpus = _choice("gpus", get_option(config, "gpus"), GPU_CHOICES)
     timeout_s = _timeout(get_option(config, "timeout"))
@@ -77,9 +121,11 @@ def read_settings(config: pytest.Config) -> KitSettings:
         waivers=waivers,
         chain=_chain(get_option(config, "chain"), specs),
         callback_kwargs=_callback_kwargs(
-            config, get_option(config, "callback-kwargs") or [], specs
+            config, get_option(config, "callback-kwargs") or [], cli_specs
         ),
         s3_buckets=s3_buckets,
+        serve_configs=serve_configs,
+        model_source=model_source,
     )
 
 
@@ -145,6 +191,38 @@ def _config_path(config: pytest.Config, value: object) -> str | None:
             f"--raycallbacks-config {str(value)!r}: the kit runs the reference download of the "
             f"config's model, and {exc}"
         ) from None
+    return str(path)
+
+
+def _serve_configs(config: pytest.Config, values: list[str]) -> tuple[Any, ...]:
+    """``--raycallbacks-serve-config PATH``: each file parsed and each llm_config validated
+    by Ray's own LLMConfig; what Ray refuses is a usage error quoting Ray and the place."""
+    values = [str(v).strip() for v in values if str(v).strip()]
+    if not values:
+        return ()
+    from pytest_raycallbacks.serve_config import ServeConfigError, read_serve_config
+
+    parsed = []
+    for value in dict.fromkeys(values):
+        try:
+            parsed.append(read_serve_config(_resolve_path(config, value)))
+        except ServeConfigError as exc:
+            raise pytest.UsageError(
+                f"--raycallbacks-serve-config {value!r} (or ini raycallbacks_serve_config): {exc}"
+            ) from None
+    return tuple(parsed)
+
+
+def _model_source(config: pytest.Config, value: object) -> str | None:
+    if not value:
+        return None
+    path = _resolve_path(config, str(value))
+    if not path.is_dir():
+        raise pytest.UsageError(
+            f"--raycallbacks-model-source {str(value)!r}: {str(path)!r} is not a folder; give "
+            "a local model folder (config.json, tokenizer files, weights) the kit can serve "
+            "offline"
+        )
     return str(path)
 
 

@@ -59,6 +59,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from reference_runner.ray_llm import planned_stand_ins
+
 from .results import Entry, Results, clusters_of, counts, verdict
 
 if TYPE_CHECKING:
@@ -185,20 +187,35 @@ def build(
             "s3_buckets": dict(settings.s3_buckets),
             "bound_s": (bound or {}).get("bound_s"),
             "bound_parts": dict((bound or {}).get("parts") or {}),
+            "serve_configs": [sc.record() for sc in settings.serve_configs],
+            "model_source": settings.model_source,
+            "ray_stand_ins": list(planned_stand_ins()),
         },
         "callbacks": [
-            callback_entry(
-                spec,
-                results.for_spec(spec),
-                coverage.get(spec),
-                settings.callback_kwargs.get(spec),
-            )
+            {
+                **callback_entry(
+                    spec,
+                    results.for_spec(spec),
+                    coverage.get(spec),
+                    settings.kwargs_of(spec),
+                ),
+                **_deployment(settings, spec),
+            }
             for spec in settings.specs
         ],
     }
     if chain is not None:
         document["chain"] = dict(chain)
     return document
+
+
+def _deployment(settings: KitSettings, spec: str) -> dict[str, Any]:
+    """``{"deployment": {entry, "replaced"}}`` for a spec from a Serve config, else ``{}``."""
+    entry = settings.deployment(spec)
+    run = settings.run_deployment(spec)
+    if entry is None or run is None:
+        return {}
+    return {"deployment": {**entry.record(), "replaced": run[1]}}
 
 
 def write_atomically(path: str | os.PathLike[str], document: dict[str, Any]) -> None:
