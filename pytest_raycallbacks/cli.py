@@ -52,6 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "object or @FILE (.json, .yaml, .yml), as given to --raycallbacks-callback-kwargs; "
         "repeatable, one per spec",
     )
+    verify.add_argument(
+        "--serve-config",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="the Ray Serve config (or LLMConfig file) about to be deployed: fail when its "
+        "callback entries, their callback_kwargs or llm_configs differ from what was "
+        "certified (repeatable; the gate before 'serve deploy PATH')",
+    )
     _add_cluster_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "cluster":
@@ -61,15 +70,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from .callback_kwargs import CallbackKwargsError, parse_all
+    from .serve_config import ServeConfigError, read_serve_config
 
     try:
         document = load_certificate(args.certificate)
         deployed = parse_all(args.callback_kwargs, option="--callback-kwargs")
-    except (CertificateError, CallbackKwargsError) as exc:
+        serve_configs = [read_serve_config(p, validate=False) for p in args.serve_config]
+    except (CertificateError, CallbackKwargsError, ServeConfigError) as exc:
         print(f"raycallbacks verify: {exc}", file=sys.stderr)
         return 2
     findings = verify_certificate(
-        document, import_paths=args.path or ["."], callback_kwargs=deployed
+        document,
+        import_paths=args.path or ["."],
+        callback_kwargs=deployed,
+        serve_configs=serve_configs,
     )
     specs = [str(entry.get("spec")) for entry in document["callbacks"]]
     if not findings:

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+#: The fields of Ray's ``CallbackConfig``.
+CALLBACK_CONFIG_FIELDS: Final = ("callback_class", "callback_kwargs", "raise_error_on_callback")
 #: What a deployment's model source is replaced by when the kit cannot serve it.
 REPLACED_KEY: Final = "model_source"
 _REMOTE_PREFIXES: Final = ("s3://", "gs://", "abfss://", "azure://", "pyarrow-")
@@ -99,7 +101,20 @@ class DeploymentEntry:
             "callback_kwargs_sha256": kwargs_sha256(self.callback_kwargs),
             "raise_error_on_callback": self.raise_error_on_callback,
             "llm_config_file": self.llm_config_file,
+            "llm_config_sha256": self.config_sha256(),
         }
+
+    def config_sha256(self) -> str:
+        """SHA-256 of the deployed ``llm_config`` (callback_kwargs masked, canonical JSON):
+        what ``verify`` compares to tell a changed deployment from the certified one."""
+        from pytest_raycallbacks.callback_kwargs import masked
+
+        config = copy.deepcopy(dict(self.llm_config))
+        callback = dict(config.get("callback_config") or {})
+        callback["callback_kwargs"] = masked(dict(callback.get("callback_kwargs") or {}))
+        config["callback_config"] = callback
+        text = json.dumps(config, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -183,9 +198,12 @@ def _place(path: Path, lines: Mapping[tuple[Any, ...], int], at: tuple[Any, ...]
     return f"{path}:{line}: {text}" if line else f"{path}: {text}"
 
 
-def read_serve_config(path: str | os.PathLike[str], *, base_dir: str | None = None) -> ServeConfig:
+def read_serve_config(
+    path: str | os.PathLike[str], *, base_dir: str | None = None, validate: bool = True
+) -> ServeConfig:
     """Parse and validate ``path`` (see the module docstring); raise
-    :class:`ServeConfigError`. ``base_dir`` resolves a relative ``path``."""
+    :class:`ServeConfigError`. ``base_dir`` resolves a relative ``path``; ``validate=False``
+    skips Ray's validation (``verify`` reads the file without importing Ray)."""
     file = Path(path).expanduser()
     if not file.is_absolute() and base_dir is not None:
         file = Path(base_dir) / file
@@ -196,10 +214,10 @@ def read_serve_config(path: str | os.PathLike[str], *, base_dir: str | None = No
             f"LLMConfig (a mapping with 'model_loading_config'); it holds {type(data).__name__}"
         )
     if "applications" in data:
-        entries, bare = _serve_entries(file, data, lines)
+        entries, bare = _serve_entries(file, data, lines, validate)
         kind = "serve config"
     elif "model_loading_config" in data:
-        entries, bare = _llm_config_entries(file, data, lines)
+        entries, bare = _llm_config_entries(file, data, lines, validate)
         kind = "llm config"
     else:
         raise ServeConfigError(
@@ -218,7 +236,7 @@ def read_serve_config(path: str | os.PathLike[str], *, base_dir: str | None = No
 
 
 def _serve_entries(
-    file: Path, data: Mapping[str, Any], lines: Mapping[tuple[Any, ...], int]
+    file: Path, data: Mapping[str, Any], lines: Mapping[tuple[Any, ...], int], validate: bool
 ) -> tuple[list[DeploymentEntry], list[str]]:
     apps = data.get("applications")
     if not isinstance(apps, list):
@@ -243,16 +261,20 @@ def _serve_entries(
         if not isinstance(configs, list):
             raise ServeConfigError(
                 _place(
-                    file, lines, ("applications", a, "args", "llm_configs"), f"{where}: expected "
-                    "a list of LLMConfigs (mappings, or paths of LLMConfig YAML files)"
+                    file,
+                    lines,
+                    ("applications", a, "args", "llm_configs"),
+                    f"{where}: expected "
+                    "a list of LLMConfigs (mappings, or paths of LLMConfig YAML files)",
                 )
             )
-        _ray_serving_args(file, lines, a, name, args)
+        if validate:
+            _ray_serving_args(file, lines, a, name, args)
         for i, item in enumerate(configs):
             at = ("applications", a, "args", "llm_configs", i)
             here = f"{where}[{i}]"
             config, config_file = _item(file, lines, at, here, item)
-            entry = _entry(file, lines, at, here, config, name, i, config_file)
+            entry = _entry(file, lines, at, here, config, name, i, config_file, validate)
             if entry is None:
                 bare.append(_place(file, lines, at, here))
             else:
@@ -286,7 +308,9 @@ def _ray_serving_args(
 
         raise ServeConfigError(
             _place(
-                file, lines, ("applications", a, "args"),
+                file,
+                lines,
+                ("applications", a, "args"),
                 f"applications[{a}] {name!r}.args: Ray's LLMServingArgs refused it: "
                 f"{_ray_message(exc)}",
             )
@@ -312,7 +336,9 @@ def _item(
         if not config_file.exists():
             raise ServeConfigError(
                 _place(
-                    file, lines, at,
+                    file,
+                    lines,
+                    at,
                     f"{here}: Could not load model config from {item}, as the file does not "
                     f"exist (looked for {config_file}; Ray's LLMServingArgs' words)",
                 )
@@ -326,7 +352,9 @@ def _item(
         return data, str(config_file)
     raise ServeConfigError(
         _place(
-            file, lines, at,
+            file,
+            lines,
+            at,
             f"{here}: expected an LLMConfig mapping or the path of an LLMConfig YAML file; "
             f"it is {type(item).__name__} {item!r:.60}",
         )
@@ -334,9 +362,9 @@ def _item(
 
 
 def _llm_config_entries(
-    file: Path, data: Mapping[str, Any], lines: Mapping[tuple[Any, ...], int]
+    file: Path, data: Mapping[str, Any], lines: Mapping[tuple[Any, ...], int], validate: bool
 ) -> tuple[list[DeploymentEntry], list[str]]:
-    entry = _entry(file, lines, (), "the LLMConfig", data, None, 0, None)
+    entry = _entry(file, lines, (), "the LLMConfig", data, None, 0, None, validate)
     return ([entry], []) if entry is not None else ([], [f"{file}: the LLMConfig"])
 
 
@@ -349,25 +377,32 @@ def _entry(
     application: str | None,
     index: int,
     config_file: str | None,
+    validate: bool,
 ) -> DeploymentEntry | None:
     """Validate one ``llm_config`` with Ray's ``LLMConfig``; its entry, or ``None`` when it
     names no callback."""
-    from reference_runner.ray_llm import RayConfigError, build_ray_llm_config
 
     place = _place(file, lines, at, here) if config_file is None else f"{config_file} ({here})"
-    probe = offline_copy(config, model_source=_validation_source())
-    probe.pop("callback_config", None)  # the class is imported by the checks, bounded
-    try:
-        build_ray_llm_config(probe, where=place)
-    except RayConfigError as exc:
-        raise ServeConfigError(str(exc)) from None
+    if validate:
+        from reference_runner.ray_llm import RayConfigError, build_ray_llm_config
+
+        probe = offline_copy(config, model_source=_validation_source())
+        probe.pop("callback_config", None)  # the class is imported by the checks, bounded
+        try:
+            build_ray_llm_config(probe, where=place)
+        except RayConfigError as exc:
+            raise ServeConfigError(str(exc)) from None
     model_id = _model_id(config)
     callback = config.get("callback_config")
     if callback is None:
         return None
     if not isinstance(callback, Mapping):
-        raise ServeConfigError(f"{place}: callback_config: expected a mapping, got {callback!r:.60}")
-    unknown = sorted(set(callback) - {"callback_class", "callback_kwargs", "raise_error_on_callback"})
+        raise ServeConfigError(
+            f"{place}: callback_config: expected a mapping, got {callback!r:.60}"
+        )
+    unknown = sorted(
+        set(callback) - {"callback_class", "callback_kwargs", "raise_error_on_callback"}
+    )
     if unknown:
         raise ServeConfigError(
             f"{place}: callback_config: Ray's CallbackConfig has no field(s) {unknown} "

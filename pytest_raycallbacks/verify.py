@@ -81,8 +81,14 @@ def verify_certificate(
     import_paths: Sequence[str] = (),
     ray_version: str | None = None,
     callback_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+    serve_configs: Sequence[Any] = (),
 ) -> list[Finding]:
     """Everything that no longer holds (see the module docstring); ``[]`` means deployable.
+
+    ``serve_configs`` are the parsed deployment files about to be deployed
+    (:func:`pytest_raycallbacks.serve_config.read_serve_config`): their entries are compared
+    with the certified ones (:func:`serve_config_findings`). A callback certified from a
+    Serve config is judged on its kwargs only that way: without the file, that is a finding.
 
     ``import_paths`` are put in front of ``sys.path`` while modules are located (the folder
     the certificate was made from, typically). ``ray_version`` defaults to the installed one.
@@ -102,7 +108,23 @@ def verify_certificate(
     with _prepended(import_paths):
         for entry in document["callbacks"]:
             findings.extend(_verify_callback(entry))
-    findings.extend(kwargs_findings(document["callbacks"], callback_kwargs or {}))
+    from_files = [e for e in document["callbacks"] if e.get("deployment")]
+    others = [e for e in document["callbacks"] if not e.get("deployment")]
+    findings.extend(kwargs_findings(others, callback_kwargs or {}))
+    for serve_config in serve_configs:
+        findings.extend(serve_config_findings(from_files, serve_config))
+    if from_files and not serve_configs:
+        files = sorted(
+            {str((e.get("deployment") or {}).get("place", "?")).split(":")[0] for e in from_files}
+        )
+        findings.append(
+            Finding(
+                None,
+                f"{len(from_files)} callback(s) were certified from a Serve config "
+                f"({', '.join(files)}): pass it with --serve-config PATH, so that the "
+                "entries, callback_kwargs and llm_configs about to be deployed are compared",
+            )
+        )
     chain = document.get("chain")
     if isinstance(chain, dict) and chain.get("verdict") != "certified":
         specs = " -> ".join(str(s) for s in chain.get("specs") or [])
@@ -185,6 +207,60 @@ def kwargs_findings(
                 "again with pytest --raycallbacks-callback-kwargs for the kwargs you deploy",
             )
         )
+    return findings
+
+
+def serve_config_findings(entries: Sequence[dict[str, Any]], serve_config: Any) -> list[Finding]:
+    """Where the deployment file about to be deployed (a parsed
+    :class:`~pytest_raycallbacks.serve_config.ServeConfig`) differs from what the certificate
+    certified: an entry whose callback was not certified (or not as ``certified``), or whose
+    ``callback_kwargs``, ``raise_error_on_callback`` or ``llm_config`` changed."""
+    from .callback_kwargs import kwargs_sha256
+
+    by_spec = {str(entry.get("spec")): entry for entry in entries}
+    findings: list[Finding] = []
+    for deployed in serve_config.entries:
+        spec = deployed.spec
+        entry = by_spec.get(spec)
+        if entry is None:
+            findings.append(
+                Finding(
+                    spec,
+                    f"{deployed.place} deploys it, but the certificate does not hold it: "
+                    "certify the file with pytest --raycallbacks-serve-config "
+                    f"{serve_config.path} --raycallbacks-report ...",
+                )
+            )
+            continue
+        certified = entry.get("deployment") or {}
+        if entry.get("callback_kwargs_sha256") != kwargs_sha256(deployed.callback_kwargs):
+            findings.append(
+                Finding(
+                    spec,
+                    f"{deployed.place}: callback_kwargs differ from the certified ones "
+                    f"({json.dumps(entry.get('callback_kwargs'), sort_keys=True)}): certify "
+                    "the file again",
+                )
+            )
+        if certified.get("raise_error_on_callback", True) != deployed.raise_error_on_callback:
+            findings.append(
+                Finding(
+                    spec,
+                    f"{deployed.place}: raise_error_on_callback is "
+                    f"{deployed.raise_error_on_callback}, certified with "
+                    f"{certified.get('raise_error_on_callback')}: certify the file again",
+                )
+            )
+        recorded = certified.get("llm_config_sha256")
+        if recorded and recorded != deployed.config_sha256():
+            findings.append(
+                Finding(
+                    spec,
+                    f"{deployed.place}: the llm_config changed since certification (its "
+                    "model, engine_kwargs, placement or runtime env may change what the "
+                    "callback sees): certify the file again",
+                )
+            )
     return findings
 
 

@@ -216,7 +216,7 @@ def ctx_types(ctx: CheckContext) -> str | None:
     for run in _starts(ctx):
         recorder = _recorder(run)
         for step, problem in recorder.ctx_problems if recorder is not None else ():
-            first, scenarios = found.setdefault(problem, (step, []))
+            _, scenarios = found.setdefault(problem, (step, []))
             if run.scenario not in scenarios:
                 scenarios.append(run.scenario)
     problems = [

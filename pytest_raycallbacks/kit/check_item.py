@@ -34,7 +34,7 @@ from pytest_raycallbacks.report.results import INCONCLUSIVE, NOT_RUN
 from .waivers import Waiver, find_waiver
 
 if TYPE_CHECKING:
-    from conformance import Check, CheckFailed, Cluster, Subject
+    from conformance import Check, CheckFailed, Cluster, Inconclusive, Subject
     from conformance.process_state import ProcessState
 
     from .plan import ItemPlan

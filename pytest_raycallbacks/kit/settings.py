@@ -94,9 +94,7 @@ def read_settings(config: pytest.Config) -> KitSettings:
     model_source = _model_source(config, get_option(config, "model-source"))
     serve_configs = _serve_configs(config, get_option(config, "serve-config") or [])
     specs = tuple(
-        dict.fromkeys(
-            [*cli_specs, *(e.spec for sc in serve_configs for e in sc.entries)]
-        )
+        dict.fromkeys([*cli_specs, *(e.spec for sc in serve_configs for e in sc.entries)])
     )
     cluster = _choice("cluster", get_option(config, "cluster"), CLUSTER_CHOICES)
     gpus = _choice("gpus", get_option(config, "gpus"), GPU_CHOICES)

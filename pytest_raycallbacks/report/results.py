@@ -3,7 +3,8 @@
 Each report of a conformance item carries a ``raycallbacks`` attribute (the item's record,
 see :mod:`pytest_raycallbacks.kit.plan`; a JSON-able dict, which xdist ships from its
 workers); :class:`Results` turns reports into one outcome per planned item: ``passed``,
-``failed``, ``skipped``, ``waived``, ``inconclusive``, or ``not run`` (no report: deselected or never reached;
+``failed``, ``skipped``, ``waived``, ``inconclusive`` (what the check needs is missing
+here), or ``not run`` (no report: deselected or never reached;
 or a report whose record says ``not run``, with the reason in ``detail``: the callback was
 halted, or the run reached its bound). :func:`verdict` turns a callback's outcomes into its
 verdict.

@@ -13,11 +13,11 @@ from typing import Any, Final
 
 from .results import (
     FAILED,
+    INCONCLUSIVE,
     NOT_RUN,
     PASSED,
     SKIPPED,
     WAIVED,
-    INCONCLUSIVE,
     Entry,
     Results,
     clusters_of,
