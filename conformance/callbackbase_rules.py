@@ -19,6 +19,7 @@ Importing this module does not import Ray; the functions import it when they nee
 
 from __future__ import annotations
 
+import ast
 import difflib
 import inspect
 from collections.abc import Iterable, Mapping
@@ -222,6 +223,14 @@ def hook_problems(callback_class: type) -> list[str]:
                 f"method()); {arity}. Read what you need from self.ctx, self.llm_config and "
                 "self.kwargs"
             )
+    changed = _download_hook_ctx_writes(callback_class)
+    if changed:
+        problems.append(
+            f"expected {name}.{SYNC_HOOKS[0]} to leave self.ctx alone; it writes "
+            f"{', '.join(changed)}. Ray runs this hook on the copy of the callback shipped to "
+            "each download task, after reading the download choice, so the change never "
+            "reaches the replica. Make it in on_before_node_init"
+        )
     for klass, attr in _own_on_methods(callback_class):
         close = _near_miss(attr)
         if close is not None:
@@ -280,6 +289,54 @@ def hook_advice(callback_class: type) -> list[str]:
                     "raise_error_on_callback does"
                 )
     return advice
+
+
+def _download_hook_ctx_writes(callback_class: type) -> list[str]:
+    """``self.ctx.<field>`` targets the class's own download hook assigns (plain, augmented
+    or item assignment, ``setattr(self.ctx, ...)``), read from its source; ``[]`` when the
+    source cannot be read."""
+    import ast
+    import textwrap
+
+    hook = SYNC_HOOKS[0]
+    for klass in _own_classes(callback_class):
+        function = vars(klass).get(hook)
+        if function is None:
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+        except (OSError, TypeError, SyntaxError):
+            return []
+        found: list[str] = []
+        for node in ast.walk(tree):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = list(node.targets)
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            for target in targets:
+                while isinstance(target, ast.Subscript):
+                    target = target.value
+                field = _ctx_field(target)
+                if field is not None and field not in found:
+                    found.append(field)
+        return [f"self.ctx.{f}" for f in found]
+    return []
+
+
+def _ctx_field(node: ast.expr) -> str | None:
+    """``field`` of an ``self.ctx.field`` expression."""
+    import ast
+
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "ctx"
+        and isinstance(node.value.value, ast.Name)
+        and node.value.value.id == "self"
+    ):
+        return node.attr
+    return None
 
 
 def _own_classes(callback_class: type) -> list[type]:

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -76,6 +77,9 @@ class StepRecorder:
         #: ``(step, problem)`` for each ``ctx`` field that holds what Ray cannot use after
         #: the step (:func:`reference_runner.ray_callback_ctx.ctx_field_problems`).
         self.ctx_problems: list[tuple[str, str]] = []
+        #: ``(step, warning)`` for each coroutine dropped unawaited during a step (a plain
+        #: ``def`` hook that returned one: Ray's ``run_callback`` never awaits it).
+        self.unawaited: list[tuple[str, str]] = []
 
     async def step(self, name: str, action: Callable[[], Awaitable[Any]], callback: Any) -> Any:
         before = describe_ctx(callback.ctx) if callback is not None else {}
@@ -94,14 +98,19 @@ class StepRecorder:
         handler = _LoggedErrors()
         logger = logging.getLogger(RAY_CALLBACK_LOGGER)
         logger.addHandler(handler)
-        try:
-            result = await action()
-        except BaseException as exc:
-            self._finish(call, callback, error=exc)
-            raise
-        finally:
-            logger.removeHandler(handler)
-            self.logged.extend((name, message) for message in handler.messages)
+        # A plain-def hook that returns a coroutine: Ray's run_callback drops it unawaited, and
+        # Python says so with a RuntimeWarning the moment it is dropped (inside the step).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            try:
+                result = await action()
+            except BaseException as exc:
+                self._finish(call, callback, error=exc)
+                raise
+            finally:
+                logger.removeHandler(handler)
+                self.logged.extend((name, message) for message in handler.messages)
+                self._unawaited(name, caught)
         self._finish(call, result if name == CONSTRUCT else callback)
         return result
 
@@ -123,6 +132,14 @@ class StepRecorder:
             call.process = tuple(changes(state, snapshot()))
             restore(state)
         self._progress(call.phase)
+
+    def _unawaited(self, step: str, caught: list[warnings.WarningMessage]) -> None:
+        for warning in caught:
+            text = str(warning.message)
+            if issubclass(warning.category, RuntimeWarning) and "was never awaited" in text:
+                entry = (step, text)
+                if entry not in self.unawaited:
+                    self.unawaited.append(entry)
 
     def _judge_ctx(self, step: str, callback: Any) -> None:
         from reference_runner.ray_callback_ctx import ctx_field_problems

@@ -72,7 +72,8 @@ def _cause_text(error: BaseException) -> str:
         if module and module not in ("builtins", "__main__"):
             name = f"{module}.{name}"
         where = f" at {link['where']}" if link.get("where") else ""
-        lines.append(f"caused by {name}: {link.get('message', '')}{where}")
+        note = f" ({link['note']})" if link.get("note") else ""
+        lines.append(f"caused by {name}: {link.get('message', '')}{note}{where}")
     return "\n" + "\n".join(lines)
 
 

@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from .cloud_errors import cloud_error_note
 from .ray_llm import torch_stand_in
 
 #: The step that builds the callback: Ray's ``LLMConfig.get_or_create_callback()``.
@@ -226,6 +227,7 @@ def annotate_chain(error: BaseException) -> BaseException:
                 "message": str(exc),
                 "missing_module": exc.name if isinstance(exc, ModuleNotFoundError) else None,
                 "where": f"{last.filename}:{last.lineno} ({last.name})" if last else None,
+                "note": cloud_error_note(exc),
             }
         )
         for nxt in (exc.__cause__, exc.__context__, getattr(exc, "cause", None)):

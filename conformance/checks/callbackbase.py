@@ -254,6 +254,20 @@ def hook_run(ctx: CheckContext) -> str | None:
         if judgement is not None:
             raise judgement
     runs = _starts(ctx)
+    first = _recorder(runs[0])
+    dropped_work = [
+        f"in the {runs[0].scenario}, {step_name(step)}: {warning}"
+        for step, warning in (first.unawaited if first is not None else ())
+    ]
+    if dropped_work:
+        raise CheckFailed(
+            expected="every hook to do its work when Ray calls it",
+            happened="\n".join(dropped_work)
+            + "\n(a plain def hook returned a coroutine; Ray's run_callback calls the hook and "
+            "drops what it returns, so the coroutine's body never ran)",
+            fix="declare the hook 'async def' (Ray then awaits it), or do the work in the "
+            "plain def itself",
+        )
     steps = scenario_steps(runs[0])
     where = ctx.require_cluster().name
     note = f"Ray ran {', '.join(steps)} on the {where} cluster ({len(runs)} replica start(s))"

@@ -56,7 +56,9 @@ def render(
         result = verdict(entries)
         counted = counts(entries)
         lines.append((f"{spec}: {result.upper()}", {"bold": True, **_MARKUP[result]}))
-        summary = ", ".join(f"{n} {outcome}" for outcome, n in counted.items())
+        summary = ", ".join(
+            f"{n} {outcome}" for outcome, n in counted.items() if n or outcome != INCONCLUSIVE
+        )
         used = [describe_cluster(d) for d in clusters_of(entries)]
         lines.append((f"    {summary}; clusters: {'; '.join(used) if used else 'none'}", {}))
         lines.extend(_style_line(entries))
