@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import importlib.abc
 import importlib.util
 import sys
 import threading
@@ -193,8 +194,7 @@ def torch_stand_in(torch_home: str) -> Iterator[None]:
     if getattr(module, "torch", None) is not None:
         yield
         return
-    hub = types.SimpleNamespace(_get_torch_home=lambda: torch_home)
-    module.torch = types.SimpleNamespace(hub=hub)
+    module.torch = _torch_stand_in(torch_home)
     _note(_TORCH_STAND_IN)
     try:
         yield
@@ -202,23 +202,85 @@ def torch_stand_in(torch_home: str) -> Iterator[None]:
         module.torch = None
 
 
-def install_torch_stand_in() -> None:
-    """For a Ray worker process (``worker_process_setup_hook``): give Ray's
-    ``download_utils`` the torch stand-in for the rest of the process when torch is not
-    installed; a no-op when it is, or when Ray's LLM modules cannot be imported."""
-    try:
-        module = importlib.import_module(RAY_DOWNLOAD_UTILS_MODULE)
-    except Exception:
-        return
-    if getattr(module, "torch", None) is None:
-        import os
-        import tempfile
+#: What a Ray worker runs at start-up for the kit's clusters (``worker_process_setup_hook``
+#: of the driver's job): :func:`install_stand_ins`.
+WORKER_SETUP_HOOK: Final = "reference_runner.ray_llm.install_stand_ins"
 
-        root = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
-        home = os.path.join(root, "raycallbacks-torch-home")
-        module.torch = types.SimpleNamespace(
-            hub=types.SimpleNamespace(_get_torch_home=lambda: home)
-        )
+
+class _StandInFinder(importlib.abc.MetaPathFinder):
+    """On ``sys.meta_path`` of a Ray worker: the first import of Ray's ``vllm_models`` goes
+    through :func:`ray_engine_config_module` (vLLM's argument classes stood in when vLLM is
+    missing), and Ray's ``download_utils`` gets torch's cache folder stood in once imported
+    when torch is missing. Other imports are not touched."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in (RAY_VLLM_MODELS_MODULE, RAY_DOWNLOAD_UTILS_MODULE):
+            return None
+        if fullname == RAY_VLLM_MODELS_MODULE and vllm_installed():
+            return None
+        sys.meta_path.remove(self)  # find the real module, then wrap its loading
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _StandInLoader(spec.loader, fullname)
+        return spec
+
+
+class _StandInLoader(importlib.abc.Loader):
+    def __init__(self, loader: Any, name: str) -> None:
+        self._loader = loader
+        self._name = name
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        if self._name == RAY_VLLM_MODELS_MODULE:
+            stand_ins = _vllm_stand_in_modules()
+            saved = {name: sys.modules.get(name) for name in stand_ins}
+            sys.modules.update(stand_ins)
+            try:
+                self._loader.exec_module(module)
+            finally:
+                for name, previous in saved.items():
+                    if previous is None:
+                        sys.modules.pop(name, None)
+                    else:
+                        sys.modules[name] = previous
+            return
+        self._loader.exec_module(module)
+        if getattr(module, "torch", None) is None:
+            module.torch = _torch_stand_in(_worker_torch_home())
+
+
+def _worker_torch_home() -> str:
+    import os
+    import tempfile
+
+    root = os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
+    return os.path.join(root, "raycallbacks-torch-home")
+
+
+def _torch_stand_in(torch_home: str) -> Any:
+    return types.SimpleNamespace(hub=types.SimpleNamespace(_get_torch_home=lambda: torch_home))
+
+
+def install_stand_ins() -> None:
+    """For a Ray worker process (the kit's ``worker_process_setup_hook``): stand in for
+    vLLM's argument classes and torch's cache folder the moment Ray's modules that need them
+    are imported, where those packages are missing (see :class:`_StandInFinder`); a no-op
+    where they are installed. Imports nothing itself."""
+    if not any(isinstance(f, _StandInFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _StandInFinder())
+        if not vllm_installed() or not torch_installed():
+            for name in (RAY_VLLM_MODELS_MODULE, RAY_DOWNLOAD_UTILS_MODULE):
+                loaded = sys.modules.get(name)
+                if name == RAY_DOWNLOAD_UTILS_MODULE and loaded is not None:
+                    if getattr(loaded, "torch", None) is None:
+                        loaded.torch = _torch_stand_in(_worker_torch_home())
 
 
 def _note(text: str) -> None:

@@ -90,16 +90,32 @@ def restore_ray_address(saved: str | None) -> None:
 
 
 def connect(ray: Any, *, address: str, namespace: str, config: LiveClusterConfig) -> str:
-    """Connect the driver to the cluster at ``address``; return the driver's job id."""
+    """Connect the driver to the cluster at ``address``; return the driver's job id.
+
+    The job's runtime env is the configured one, plus, where vLLM or torch is missing here,
+    the kit's ``worker_process_setup_hook`` (:func:`reference_runner.ray_llm.install_stand_ins`:
+    every worker of the job, and of its tasks' own runtime envs, stands in for what Ray's LLM
+    modules need of them, as this process does), unless the runtime env names a hook of its own.
+    """
     ray.init(
         address=address,
         namespace=namespace,
-        runtime_env=dict(config.runtime_env) if config.runtime_env else None,
+        runtime_env=job_runtime_env(config.runtime_env),
         logging_level="ERROR",
         log_to_driver=config.log_to_driver,
         configure_logging=True,
     )
     return str(ray.get_runtime_context().get_job_id())
+
+
+def job_runtime_env(configured: Any) -> dict[str, Any] | None:
+    """The driver job's runtime env (see :func:`connect`)."""
+    from reference_runner.ray_llm import WORKER_SETUP_HOOK, torch_installed, vllm_installed
+
+    runtime_env = dict(configured) if configured else {}
+    if not (vllm_installed() and torch_installed()):
+        runtime_env.setdefault("worker_process_setup_hook", WORKER_SETUP_HOOK)
+    return runtime_env or None
 
 
 def check_address(address: str, *, timeout_s: float) -> None:
