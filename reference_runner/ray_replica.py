@@ -146,6 +146,9 @@ class ReplicaStart:
     duration_s: float = 0.0
     #: ``accelerator_type:<TYPE>`` hints left out of the group: the cluster has no such node.
     dropped_hints: tuple[str, ...] = ()
+    #: ``{node id: files under model_path there}`` for each node of the group (read by a task
+    #: pinned to the node, before the group is removed); ``None``: not read.
+    node_files: dict[str, list[str]] | None = None
 
 
 class _Steps:
@@ -342,6 +345,7 @@ def run_replica(
     placement_timeout_s: float,
     torch_home: str,
     runtime_env: Mapping[str, Any] | None = None,
+    inspect_nodes: bool = False,
 ) -> ReplicaStart:
     """Start one replica of ``llm_config`` on the connected cluster (fake or real), by
     Ray's code (see the module docstring), and remove its group afterwards.
@@ -349,6 +353,8 @@ def run_replica(
     The group must be placed within ``placement_timeout_s``, the start must end within
     ``timeout_s`` (else :class:`ReplicaStartTimeoutError`; the replica's task is cancelled).
     ``runtime_env`` is the replica's (default: the config's, as Serve gives it).
+    ``inspect_nodes`` also lists, on each node of the group, the files under the model path
+    Ray left for the engine (:attr:`ReplicaStart.node_files`).
     """
     import ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -391,10 +397,71 @@ def run_replica(
         result.bundles = tuple(bundles)
         result.strategy = strategy
         result.dropped_hints = dropped
+        if inspect_nodes and result.model_path:
+            result.node_files = files_on_nodes(group, result.model_path, timeout_s=timeout_s)
         return result
     finally:
         with contextlib.suppress(Exception):
             ray.util.remove_placement_group(group)
+
+
+def _list_files(path: str) -> list[str]:
+    root = os.path.expanduser(path)
+    if not os.path.isdir(root):
+        return []
+    found = []
+    for folder, _, files in os.walk(root):
+        found.extend(os.path.relpath(os.path.join(folder, f), root) for f in files)
+    return sorted(found)
+
+
+def files_on_nodes(group: Any, path: str, *, timeout_s: float) -> dict[str, list[str]]:
+    """``{node id: files under path}`` for each node ``group``'s bundles are on, read by a
+    zero-CPU task pinned to each node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    table = ray.util.placement_group_table(group)
+    nodes = sorted({str(n) for n in table.get("bundles_to_node_id", {}).values() if n})
+    refs = {
+        node: ray.remote(_list_files)
+        .options(
+            num_cpus=0,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node, soft=False),
+            max_retries=0,
+        )
+        .remote(path)
+        for node in nodes
+    }
+    ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=timeout_s)
+    done = set(ready)
+    return {node: list(ray.get(ref)) if ref in done else [] for node, ref in refs.items()}
+
+
+def run_ray_node_initialization(
+    llm_config: Any,
+    *,
+    timeout_s: float = 60.0,
+    placement_timeout_s: float = 30.0,
+    torch_home: str | None = None,
+) -> ReplicaStart:
+    """Ray's node initialization for ``llm_config`` (Ray's ``LLMConfig``, or a mapping of its
+    fields with a ``callback_config``) on the connected cluster, by Ray's own code: one
+    replica start (see the module docstring), the files each node of the group then holds
+    under the model path included. The one call the fixtures expose
+    (``fake_ray_cluster.run_ray_node_initialization``,
+    ``gpu_ray_cluster.run_ray_node_initialization``)."""
+    from .ray_llm import build_ray_llm_config
+
+    if isinstance(llm_config, Mapping):
+        llm_config = build_ray_llm_config(llm_config)
+    return run_replica(
+        llm_config,
+        timeout_s=timeout_s,
+        placement_timeout_s=placement_timeout_s,
+        torch_home=torch_home or default_torch_home(),
+        inspect_nodes=True,
+    )
 
 
 def default_torch_home(base: str | None = None) -> str:

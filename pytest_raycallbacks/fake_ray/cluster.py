@@ -423,6 +423,24 @@ class FakeRayCluster:
         with self.engine.lock:
             return list(self.engine.downloads)
 
+    def run_ray_node_initialization(self, llm_config: Any, **options: Any) -> Any:
+        """Ray's own node initialization for ``llm_config`` (Ray's ``LLMConfig``, or a
+        mapping of its fields with a ``callback_config``) on this cluster, by Ray's code
+        (Serve's placement group, a replica task in it, Ray's ``get_or_create_callback``,
+        ``run_callback``, ``initialize_node`` and its download tasks). Returns the
+        :class:`reference_runner.ray_replica.ReplicaStart`: the callback's final ``ctx``,
+        what Ray left for the engine, the files on each node of the group. The cluster must
+        be active (inside ``with``, or the fixture). Options: those of
+        :func:`reference_runner.ray_replica.run_ray_node_initialization`."""
+        from reference_runner.ray_replica import run_ray_node_initialization
+
+        if not self.active:
+            raise FakeRayActivationError(
+                "run_ray_node_initialization needs the fake cluster active: call it inside "
+                "'with FakeRayCluster(...)' or from a test using the fake_ray_cluster fixture"
+            )
+        return run_ray_node_initialization(llm_config, **options)
+
     def files_by_node(self) -> dict[str, set[str]]:
         """Files downloaded per node name (union over downloads)."""
         out: dict[str, set[str]] = {}

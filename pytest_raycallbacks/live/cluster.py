@@ -550,6 +550,20 @@ class LiveCluster:
         """
         return execution.run_initialize_node(self, config_or_specs, **options)
 
+    def run_ray_node_initialization(self, llm_config: Any, **options: Any) -> Any:
+        """Ray's own node initialization for ``llm_config`` (Ray's ``LLMConfig``, or a
+        mapping of its fields with a ``callback_config``) on this cluster: Serve's placement
+        group, a replica task in it, Ray's ``get_or_create_callback``, ``run_callback`` and
+        ``initialize_node`` with its download tasks. Returns the
+        :class:`reference_runner.ray_replica.ReplicaStart` (the callback's final ``ctx``,
+        what Ray left for the engine, the files on each node of the group); the group is
+        removed. Options: those of
+        :func:`reference_runner.ray_replica.run_ray_node_initialization`."""
+        from reference_runner.ray_replica import run_ray_node_initialization
+
+        self.ensure_connected()
+        return run_ray_node_initialization(llm_config, **options)
+
     def release_result(self, result: RemoteInitResult) -> None:
         """Free the placement group and actor a ``keep_placement_group=True`` run kept."""
         execution.release_result(self, result)
