@@ -10,6 +10,7 @@ engine, the tasks the cluster ran and the files on each node.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import guide_subjects as G
@@ -112,31 +113,33 @@ def test_a_hook_error_is_rays_wrapper_with_the_hooks_error_kept_across_pickling(
     assert chain[1]["where"].split(":")[0].endswith("guide_subjects.py")
 
 
-def test_raise_error_on_callback_false_logs_the_error_and_starts(cluster: Any) -> None:
+def test_raise_error_on_callback_false_logs_the_error_and_starts(
+    cluster: Any, tmp_path: Path
+) -> None:
     llm_config = build_ray_llm_config(
         config(G.SwallowedError, callback_extra={"raise_error_on_callback": False})
     )
     recorder = StepRecorder()
     result = run_replica(
-        llm_config, observer=recorder, timeout_s=10, placement_timeout_s=5, torch_home="/tmp/th"
+        llm_config, observer=recorder, timeout_s=10, placement_timeout_s=5, torch_home=str(tmp_path)
     )
     assert result.error is None
     (logged,) = result.observer.logged
     assert logged[0] == ON_BEFORE_NODE_INIT and "cache server unreachable" in logged[1]
 
 
-def test_a_hanging_hook_is_bounded(cluster: Any) -> None:
+def test_a_hanging_hook_is_bounded(cluster: Any, tmp_path: Path) -> None:
     llm_config = build_ray_llm_config(config(G.Hangs))
-    with pytest.raises(ReplicaStartTimeoutError, match="did not finish within 0.5 s"):
-        run_replica(llm_config, timeout_s=0.5, placement_timeout_s=5, torch_home="/tmp/th")
+    with pytest.raises(ReplicaStartTimeoutError, match=r"did not finish within 0\.5 s"):
+        run_replica(llm_config, timeout_s=0.5, placement_timeout_s=5, torch_home=str(tmp_path))
 
 
-def test_a_group_the_cluster_cannot_hold_is_a_placement_error(cluster: Any) -> None:
+def test_a_group_the_cluster_cannot_hold_is_a_placement_error(cluster: Any, tmp_path: Path) -> None:
     llm_config = build_ray_llm_config(
         config(G.ReadsItsKwargs, engine_kwargs={"tensor_parallel_size": 64})
     )
     with pytest.raises(ReplicaPlacementError, match="cannot hold it"):
-        run_replica(llm_config, timeout_s=5, placement_timeout_s=0.5, torch_home="/tmp/th")
+        run_replica(llm_config, timeout_s=5, placement_timeout_s=0.5, torch_home=str(tmp_path))
 
 
 def test_the_replica_group_is_serves(cluster: Any) -> None:
