@@ -138,7 +138,11 @@ def test_ctx_types_a_name_string_downloads_the_whole_model(
     monkeypatch.setattr(
         download_utils,
         "torch",
-        type("T", (), {"hub": type("H", (), {"_get_torch_home": staticmethod(lambda: "/tmp/th")})}),
+        type(
+            "T",
+            (),
+            {"hub": type("H", (), {"_get_torch_home": staticmethod(lambda: str(tmp_path))})},
+        ),
     )
     mirror = CloudMirrorConfig(bucket_uri="s3://bucket/m")
     for choice in ("TOKENIZER_ONLY", download_utils.NodeModelDownloadable.TOKENIZER_ONLY):
