@@ -145,8 +145,8 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _load(path: Path, what: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """The file's data and ``{path in the data: line}`` (1-based), or ServeConfigError."""
+def load_document(path: Path, what: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """A YAML or JSON file's data and ``{path in the data: line}`` (1-based), or ServeConfigError."""
     import yaml
 
     try:
@@ -207,7 +207,7 @@ def read_serve_config(
     file = Path(path).expanduser()
     if not file.is_absolute() and base_dir is not None:
         file = Path(base_dir) / file
-    data, lines = _load(file, "the Serve config")
+    data, lines = load_document(file, "the Serve config")
     if not isinstance(data, Mapping):
         raise ServeConfigError(
             f"{file}: expected a Ray Serve config (a mapping with 'applications') or an "
@@ -292,8 +292,12 @@ def _ray_serving_args(
 ) -> None:
     """Ray's own ``LLMServingArgs`` on the application's args, where it can be imported
     (it needs vLLM); each entry is validated by Ray's ``LLMConfig`` either way."""
+    import warnings
+
     try:
-        from ray.llm._internal.serve.core.ingress.builder import LLMServingArgs
+        with warnings.catch_warnings():  # Ray Serve's pydantic v1 idioms: Ray's to fix
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from ray.llm._internal.serve.core.ingress.builder import LLMServingArgs
     except ImportError:
         return
     resolved = dict(args)
@@ -343,7 +347,7 @@ def _item(
                     f"exist (looked for {config_file}; Ray's LLMServingArgs' words)",
                 )
             )
-        data, _ = _load(config_file, f"the LLMConfig file of {here}")
+        data, _ = load_document(config_file, f"the LLMConfig file of {here}")
         if not isinstance(data, Mapping):
             raise ServeConfigError(
                 f"{config_file}: expected an LLMConfig mapping (it is {here}); it holds "

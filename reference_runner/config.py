@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -48,16 +48,41 @@ CallbackSpec = Annotated[
 
 
 class PlacementGroupConfig(BaseModel):
-    """The placement group ``initialize_node`` creates by default."""
+    """The placement group ``initialize_node`` creates by default.
+
+    As in Ray's ``placement_group_config``: either ``bundles`` (one per bundle), or
+    ``bundle_per_worker`` (one bundle, repeated for each device the engine starts:
+    :meth:`LLMConfig.placement_bundles`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     bundles: list[dict[str, float]] = Field(
-        description="One resource dict per bundle, e.g. [{'GPU': 1, 'CPU': 1}]."
+        default_factory=list,
+        description="One resource dict per bundle, e.g. [{'GPU': 1, 'CPU': 1}].",
+    )
+    bundle_per_worker: dict[str, float] | None = Field(
+        default=None,
+        description="Ray's alternative to bundles: this bundle once per device "
+        "(tensor_parallel_size x pipeline_parallel_size).",
     )
     strategy: PlacementStrategy = Field(default="PACK", description="Ray placement strategy.")
 
-    @field_validator("bundles")
+    @model_validator(mode="after")
+    def _one_of_bundles(self) -> PlacementGroupConfig:
+        if self.bundle_per_worker is not None:
+            if self.bundles:
+                raise ValueError(
+                    "placement_group_config: give bundles or bundle_per_worker, not both"
+                )
+            if not self.bundle_per_worker or all(v == 0 for v in self.bundle_per_worker.values()):
+                raise ValueError(
+                    "placement_group_config.bundle_per_worker asks for no resources; give it "
+                    "at least one positive resource such as {'GPU': 1}"
+                )
+            return self
+        type(self)._bundles_not_empty(self.bundles)
+        return self
+
     @classmethod
     def _bundles_not_empty(cls, bundles: list[dict[str, float]]) -> list[dict[str, float]]:
         if not bundles:
@@ -74,14 +99,55 @@ class PlacementGroupConfig(BaseModel):
         return bundles
 
 
+#: Ray's own ``LLMConfig`` fields (Ray 2.60) that the reference config takes as they are,
+#: beyond the ones it acts on (``model_id``, ``engine_kwargs``, ``accelerator_type``,
+#: ``placement_group_config``, ``runtime_env``): one config file can then carry Ray's fields
+#: and ``callbacks``, the one field the source design adds (docs/design.md §Ray is the
+#: judge). The reference runner carries them for the callbacks to read and acts on none.
+RAY_ONLY_FIELDS: Final = (
+    "model_loading_config",
+    "llm_engine",
+    "accelerator_config",
+    "lora_config",
+    "deployment_config",
+    "server_cls",
+    "experimental_configs",
+    "log_engine_metrics",
+    "callback_config",
+)
+
+
 class LLMConfig(BaseModel):
-    """What a node needs to initialize an LLM engine, plus the callbacks that customize it."""
+    """What a node needs to initialize an LLM engine, plus the callbacks that customize it.
+
+    It also takes Ray's ``LLMConfig`` fields as they are (:data:`RAY_ONLY_FIELDS`): with
+    ``model_loading_config`` and no ``model_id``, the model is its ``model_source`` when that
+    is a string (a local folder or URI), else its ``model_id``.
+    """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), validate_assignment=True)
 
     model_id: str = Field(
         description="The model to serve. For the reference download: a local folder or a "
         "file:// URI of one."
+    )
+    model_loading_config: dict[str, Any] | None = Field(
+        default=None, description="Ray's: model_id (the served name) and model_source."
+    )
+    llm_engine: str | None = Field(default=None, description="Ray's: the engine (vLLM).")
+    accelerator_config: dict[str, Any] | None = Field(default=None, description="Ray's.")
+    lora_config: dict[str, Any] | None = Field(default=None, description="Ray's.")
+    deployment_config: dict[str, Any] = Field(
+        default_factory=dict, description="Ray's: the Serve deployment options."
+    )
+    server_cls: str | None = Field(default=None, description="Ray's.")
+    experimental_configs: dict[str, Any] = Field(default_factory=dict, description="Ray's.")
+    log_engine_metrics: bool | None = Field(default=None, description="Ray's.")
+    callback_config: dict[str, Any] | None = Field(
+        default=None,
+        description="Ray's: a CallbackBase class (callback_class, callback_kwargs, "
+        "raise_error_on_callback). The reference runner does not run it; the kit certifies "
+        "it by Ray's own code (--raycallbacks-serve-config).",
     )
     callbacks: list[CallbackSpec] = Field(
         default_factory=list,
@@ -112,6 +178,19 @@ class LLMConfig(BaseModel):
         description="Where nodes keep downloaded models (default: $RAYCALLBACKS_MODEL_CACHE "
         "or ~/.cache/raycallbacks/models).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_id_from_rays_fields(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or values.get("model_id") is not None:
+            return values
+        loading = values.get("model_loading_config")
+        if isinstance(loading, dict):
+            source = loading.get("model_source")
+            model = source if isinstance(source, str) and source else loading.get("model_id")
+            if isinstance(model, str) and model:
+                return {**values, "model_id": model}
+        return values
 
     @field_validator("callbacks")
     @classmethod
@@ -149,8 +228,11 @@ class LLMConfig(BaseModel):
         accelerator = (
             {f"accelerator_type:{self.accelerator_type}": 0.001} if self.accelerator_type else {}
         )
-        if self.placement_group_config is not None:
-            return [{**accelerator, **b} for b in self.placement_group_config.bundles]
+        group = self.placement_group_config
+        if group is not None and group.bundle_per_worker is not None:
+            return [{**accelerator, **group.bundle_per_worker} for _ in range(self.num_devices)]
+        if group is not None:
+            return [{**accelerator, **b} for b in group.bundles]
         return [{"GPU": 1.0, **accelerator} for _ in range(self.num_devices)]
 
     def placement_strategy(self) -> PlacementStrategy:

@@ -206,13 +206,8 @@ class Kit:
         self.object_store_env_vars()
         if self._check_settings is None:
             from conformance import Settings
-            from reference_runner import LLMConfig
 
-            config = (
-                LLMConfig.from_file(self.settings.config_path)
-                if self.settings.config_path
-                else None
-            )
+            config, _ = self.settings.config_files()
             cache = tmp_path_factory.mktemp("raycallbacks-models")
             self._check_settings = Settings(
                 timeout_s=self.settings.timeout_s,

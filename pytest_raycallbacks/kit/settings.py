@@ -9,6 +9,7 @@ modules, only when given.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 from collections.abc import Mapping
@@ -61,10 +62,12 @@ class KitSettings:
 
     def run_deployment(self, spec: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """``(llm_config to certify against, what was replaced)`` for a spec from a Serve
-        config (:func:`pytest_raycallbacks.serve_config.for_the_run`), else ``None``."""
+        config (:func:`pytest_raycallbacks.serve_config.for_the_run`), or from a
+        ``--raycallbacks-config`` in Ray's form; else ``None`` (the default deployment)."""
         entry = self.deployment(spec)
         if entry is None:
-            return None
+            ray_form = self.config_files()[1]
+            return (ray_form, {}) if ray_form is not None else None
         from pytest_raycallbacks.serve_config import for_the_run
         from reference_runner import TINY_MODEL_PATH
 
@@ -73,6 +76,19 @@ class KitSettings:
             model_source=self.model_source or TINY_MODEL_PATH,
             served_buckets=[bucket for bucket, _ in self.s3_buckets],
         )
+
+    def config_files(self) -> tuple[Any, dict[str, Any] | None]:
+        """``--raycallbacks-config`` read (:func:`read_config_file`, once): the reference
+        config (``None`` without the option) and, for a file in Ray's form, the
+        ``llm_config`` mapping ``CallbackBase`` specs of the command line are certified
+        against."""
+        return self._config_files
+
+    @functools.cached_property
+    def _config_files(self) -> tuple[Any, dict[str, Any] | None]:
+        if not self.config_path:
+            return None, None
+        return read_config_file(self.config_path, self.model_source)
 
     def kwargs_of(self, spec: str) -> Mapping[str, Any] | None:
         """The ``callback_kwargs`` ``spec`` is built with: its Serve config entry's, else
@@ -173,11 +189,10 @@ def _config_path(config: pytest.Config, value: object) -> str | None:
     if not value:
         return None
     path = _resolve_path(config, str(value))
-    from reference_runner import LLMConfig
     from reference_runner.download import resolve_model_source
 
     try:
-        llm_config = LLMConfig.from_file(path)
+        llm_config, _ = read_config_file(str(path), None)
     except Exception as exc:
         raise pytest.UsageError(
             f"--raycallbacks-config {str(value)!r}: not a valid LLMConfig file: {exc}"
@@ -222,6 +237,28 @@ def _model_source(config: pytest.Config, value: object) -> str | None:
             "offline"
         )
     return str(path)
+
+
+def read_config_file(path: str, model_source: str | None) -> tuple[Any, dict[str, Any] | None]:
+    """``(reference LLMConfig, Ray llm_config mapping or None)`` of a
+    ``--raycallbacks-config`` file. A file in Ray's form (``model_loading_config``) is
+    validated by Ray's own ``LLMConfig`` with its model source replaced by one the kit serves
+    offline (``model_source``, else the bundled tiny model), and gives both: the reference
+    config for ``(phase, config, data)`` callbacks, the mapping for ``CallbackBase`` ones
+    (its ``callback_config`` dropped: the spec to certify is the command line's). Any other
+    file is the reference ``LLMConfig``'s own form. Raises ``ValueError`` naming the cause."""
+    from pytest_raycallbacks.serve_config import for_the_run, load_document
+    from reference_runner import TINY_MODEL_PATH, LLMConfig
+
+    raw, _ = load_document(Path(path), "the LLMConfig file")
+    if not isinstance(raw, dict) or "model_loading_config" not in raw:
+        return LLMConfig.from_file(path), None
+    from reference_runner.ray_llm import build_ray_llm_config
+
+    offline, _ = for_the_run(raw, model_source=model_source or TINY_MODEL_PATH)
+    offline.pop("callback_config", None)
+    build_ray_llm_config(offline, where=path)
+    return LLMConfig.model_validate(offline), offline
 
 
 def _report_path(config: pytest.Config, value: object) -> str | None:
