@@ -18,6 +18,7 @@ callback's.
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import traceback
 from collections.abc import Iterator
@@ -47,7 +48,21 @@ ALWAYS_DEPLOYED: Final = {
     "vllm": "Ray's engine imports vLLM before any hook runs, so every deployment has it",
     "torch": "vLLM needs torch, so every deployment has it",
 }
-_KIT_PACKAGES: Final = ("conformance", "reference_runner", "pytest_raycallbacks")
+
+
+def _kit_folders() -> tuple[str, ...]:
+    import os
+
+    import pytest_raycallbacks
+    import reference_runner
+
+    from . import __file__ as here
+
+    roots = [
+        os.path.dirname(here),
+        *(os.path.dirname(m.__file__ or "") for m in (reference_runner, pytest_raycallbacks)),
+    ]
+    return tuple(os.path.realpath(r) + os.sep for r in roots)
 
 
 def error_chain(error: BaseException) -> Iterator[BaseException]:
@@ -97,11 +112,12 @@ def _installed(package: str) -> bool:
 
 def _where(frames: list[traceback.FrameSummary]) -> str | None:
     """``file:line (function)`` of the last frame outside importlib and the kit."""
+    kit = _kit_folders()
     for frame in reversed(frames):
-        path = frame.filename.replace("\\", "/")
+        path = frame.filename
         if "importlib" in path or path.startswith("<"):
             continue
-        if any(f"/{pkg}/" in path for pkg in _KIT_PACKAGES):
+        if os.path.realpath(path).startswith(kit):
             continue
         return f"{frame.filename}:{frame.lineno} ({frame.name})"
     return None

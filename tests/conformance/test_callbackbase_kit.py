@@ -182,8 +182,9 @@ def test_the_failure_says_what_was_expected_what_happened_and_the_fix(
     result, cert = certify(cb_project, f"{MODULE}:RaisingHook", f"{MODULE}:WrongCtxType")
     checks = {c["id"]: c for c in entry(cert, f"{MODULE}:RaisingHook")["checks"]}
     failure = checks["callbackbase.run"]["failure"]
-    assert "the hook on_before_node_init raised Exception: Error running callback method" in (
-        failure["happened"]
+    assert (
+        "the hook on_before_node_init raised Exception: Error running callback method"
+        in (failure["happened"])
     )
     assert "caused by ValueError: boom" in failure["happened"]
     assert "data" not in failure["fix"] and "on_before_node_init" in failure["fix"]
