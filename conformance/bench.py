@@ -62,8 +62,6 @@ class Bench:
     ) -> Run:
         placement = FAULT_PLACEMENT_WAIT_S if fault else PLACEMENT_WAIT_S
         self._admit(callback, placement, extra_phases)
-        if callback is not None and self.subject.style == CALLBACKBASE:
-            return self._run_by_ray(scenario, placement)
         run = run_scenario(
             self.cluster,
             callback,
@@ -81,9 +79,11 @@ class Bench:
             self.subject.halt(deadline_passed(self.subject.spec, message, constructor=False))
         return run
 
-    def _run_by_ray(self, scenario: str, placement_s: float) -> Run:
+    def _ray_start(self, scenario: str) -> Run:
         """A ``CallbackBase`` scenario: one replica start by Ray's own code
-        (:mod:`conformance.ray_harness`); ``callback`` only said that the subject runs."""
+        (:mod:`conformance.ray_harness`), admitted like every scenario."""
+        placement_s = PLACEMENT_WAIT_S
+        self._admit(self.subject, placement_s, None)
         run = run_ray_scenario(
             self.cluster,
             self.subject,
@@ -101,12 +101,13 @@ class Bench:
 
     def _admit(
         self,
-        callback: Callable[..., Any] | None,
+        callback: object,
         placement_s: float,
         extra_phases: Mapping[str, Sequence[str]] | None,
     ) -> None:
         """Raise :class:`~conformance.bounds.CheckNotRun` when the scenario must not start:
-        the callback is halted, or the run's bound has no room for it."""
+        the callback is halted, or the run's bound has no room for it (``callback``: what
+        runs the subject, ``None`` for a baseline without it)."""
         halt = self.subject.halted
         if callback is not None and halt is not None:
             raise CheckNotRun(halt.summary)
@@ -132,7 +133,7 @@ class Bench:
 
         def make() -> Run:
             if self.subject.style == CALLBACKBASE:  # Ray builds it, in the replica
-                return self._run("first replica start", self.subject.spec)
+                return self._ray_start("first replica start")
             self._instance = self.subject.fresh()
             return self._run("first lifecycle", self._instance)
 
@@ -151,9 +152,7 @@ class Bench:
         ``data`` cannot see as changes)."""
         self.lifecycle()
         if self.subject.style == CALLBACKBASE:  # a restarted replica: a new process
-            return self._cached(
-                "second", lambda: self._run("second replica start", self.subject.spec)
-            )
+            return self._cached("second", lambda: self._ray_start("second replica start"))
         return self._cached("second", lambda: self._run("second lifecycle", self._instance))
 
     def faulted(self, fault: str) -> Run:

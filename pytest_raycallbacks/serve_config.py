@@ -146,7 +146,8 @@ def _sha256(path: Path) -> str:
 
 
 def load_document(path: Path, what: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    """A YAML or JSON file's data and ``{path in the data: line}`` (1-based), or ServeConfigError."""
+    """A YAML or JSON file's data and ``{path in the data: line}`` (1-based); raise
+    :class:`ServeConfigError` naming the file (and line) when it cannot be read."""
     import yaml
 
     try:

@@ -94,14 +94,15 @@ def vllm_installed() -> bool:
 
 def _vllm_stand_in_modules() -> dict[str, types.ModuleType]:
     modules = {}
-    for name, attrs in [
+    entries: list[tuple[str, dict[str, Any]]] = [
         ("vllm", {}),
         ("vllm.engine", {}),
         ("vllm.engine.arg_utils", {"AsyncEngineArgs": _EngineArgsStandIn}),
         ("vllm.entrypoints", {}),
         ("vllm.entrypoints.launchers", {}),
         ("vllm.entrypoints.launchers.cli_args", {"FrontendArgs": _FrontendArgsStandIn}),
-    ]:
+    ]
+    for name, attrs in entries:
         module = types.ModuleType(name)
         vars(module).update(attrs)
         modules[name] = module
@@ -194,12 +195,12 @@ def torch_stand_in(torch_home: str) -> Iterator[None]:
     if getattr(module, "torch", None) is not None:
         yield
         return
-    module.torch = _torch_stand_in(torch_home)
+    setattr(module, "torch", _torch_stand_in(torch_home))  # noqa: B010 - Ray's module
     _note(_TORCH_STAND_IN)
     try:
         yield
     finally:
-        module.torch = None
+        setattr(module, "torch", None)  # noqa: B010
 
 
 #: What a Ray worker runs at start-up for the kit's clusters (``worker_process_setup_hook``
@@ -253,7 +254,7 @@ class _StandInLoader(importlib.abc.Loader):
             return
         self._loader.exec_module(module)
         if getattr(module, "torch", None) is None:
-            module.torch = _torch_stand_in(_worker_torch_home())
+            setattr(module, "torch", _torch_stand_in(_worker_torch_home()))  # noqa: B010
 
 
 def _worker_torch_home() -> str:
@@ -275,12 +276,9 @@ def install_stand_ins() -> None:
     where they are installed. Imports nothing itself."""
     if not any(isinstance(f, _StandInFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _StandInFinder())
-        if not vllm_installed() or not torch_installed():
-            for name in (RAY_VLLM_MODELS_MODULE, RAY_DOWNLOAD_UTILS_MODULE):
-                loaded = sys.modules.get(name)
-                if name == RAY_DOWNLOAD_UTILS_MODULE and loaded is not None:
-                    if getattr(loaded, "torch", None) is None:
-                        loaded.torch = _torch_stand_in(_worker_torch_home())
+        loaded = sys.modules.get(RAY_DOWNLOAD_UTILS_MODULE)  # imported before the hook ran
+        if loaded is not None and getattr(loaded, "torch", None) is None:
+            setattr(loaded, "torch", _torch_stand_in(_worker_torch_home()))  # noqa: B010
 
 
 def _note(text: str) -> None:

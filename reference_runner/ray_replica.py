@@ -249,11 +249,12 @@ class UnpicklableError(Exception):
 def picklable_error(error: BaseException) -> BaseException:
     """``error`` if ``ray.cloudpickle`` can round-trip it, else an
     :class:`UnpicklableError` describing it (with its chain's messages)."""
-    from ray import cloudpickle
+    from ray import cloudpickle as _cloudpickle
 
+    pickler: Any = _cloudpickle
     annotate_chain(error)
     try:
-        cloudpickle.loads(cloudpickle.dumps(error))
+        pickler.loads(pickler.dumps(error))
         return error
     except Exception as exc:
         text = f"{type(error).__name__}: {error}"
@@ -356,9 +357,10 @@ def run_replica(
     ``inspect_nodes`` also lists, on each node of the group, the files under the model path
     Ray left for the engine (:attr:`ReplicaStart.node_files`).
     """
-    import ray
+    import ray as _ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+    ray: Any = _ray
     bundles, strategy = replica_placement(llm_config)
     bundles, dropped = without_missing_accelerator_hints(bundles, ray.cluster_resources())
     group = ray.util.placement_group(bundles, strategy=strategy)
@@ -409,7 +411,7 @@ def _list_files(path: str) -> list[str]:
     root = os.path.expanduser(path)
     if not os.path.isdir(root):
         return []
-    found = []
+    found: list[str] = []
     for folder, _, files in os.walk(root):
         found.extend(os.path.relpath(os.path.join(folder, f), root) for f in files)
     return sorted(found)
@@ -418,9 +420,10 @@ def _list_files(path: str) -> list[str]:
 def files_on_nodes(group: Any, path: str, *, timeout_s: float) -> dict[str, list[str]]:
     """``{node id: files under path}`` for each node ``group``'s bundles are on, read by a
     zero-CPU task pinned to each node."""
-    import ray
+    import ray as _ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    ray: Any = _ray
     table = ray.util.placement_group_table(group)
     nodes = sorted({str(n) for n in table.get("bundles_to_node_id", {}).values() if n})
     refs = {

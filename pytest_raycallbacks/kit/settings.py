@@ -95,7 +95,8 @@ class KitSettings:
         ``--raycallbacks-callback-kwargs``'s."""
         entry = self.deployment(spec)
         if entry is not None:
-            return entry.callback_kwargs
+            kwargs: Mapping[str, Any] = entry.callback_kwargs
+            return kwargs
         return self.callback_kwargs.get(spec)
 
     @property
