@@ -17,12 +17,13 @@ reported as for every other scenario.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from typing import Final
 
 from reference_runner.ray_replica import (
     ReplicaStart,
     ReplicaStartTimeoutError,
-    default_torch_home,
     run_replica,
 )
 
@@ -51,7 +52,22 @@ def run_ray_scenario(
     and record it (see the module docstring). A ``BaseException`` that is not the
     callback's (Ctrl-C) propagates."""
     bound_s = scenario_bound_s(timeout_s, placement_timeout_s, timeout_s, calls=RAY_START_CALLS)
-    home = torch_home or default_torch_home()
+    with contextlib.ExitStack() as stack:
+        home = torch_home or stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="raycallbacks-torch-")
+        )
+        return _run(cluster, subject, scenario, timeout_s, placement_timeout_s, bound_s, home)
+
+
+def _run(
+    cluster: Cluster,
+    subject: Subject,
+    scenario: str,
+    timeout_s: float,
+    placement_timeout_s: float,
+    bound_s: float,
+    home: str,
+) -> Run:
     recorder = StepRecorder()
     result: ReplicaStart | None = None
     error: BaseException | None = None

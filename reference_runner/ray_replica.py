@@ -451,20 +451,24 @@ def run_ray_node_initialization(
     """Ray's node initialization for ``llm_config`` (Ray's ``LLMConfig``, or a mapping of its
     fields with a ``callback_config``) on the connected cluster, by Ray's own code: one
     replica start (see the module docstring), the files each node of the group then holds
-    under the model path included. The one call the fixtures expose
+    under the model path included; torch's cache stand-in goes to ``torch_home`` (default: a
+    temporary folder, removed afterwards). The one call the fixtures expose
     (``fake_ray_cluster.run_ray_node_initialization``,
     ``gpu_ray_cluster.run_ray_node_initialization``)."""
+    import tempfile
+
     from .ray_llm import build_ray_llm_config
 
     if isinstance(llm_config, Mapping):
         llm_config = build_ray_llm_config(llm_config)
-    return run_replica(
-        llm_config,
-        timeout_s=timeout_s,
-        placement_timeout_s=placement_timeout_s,
-        torch_home=torch_home or default_torch_home(),
-        inspect_nodes=True,
-    )
+    with tempfile.TemporaryDirectory(prefix="raycallbacks-torch-") as scratch:
+        return run_replica(
+            llm_config,
+            timeout_s=timeout_s,
+            placement_timeout_s=placement_timeout_s,
+            torch_home=torch_home or scratch,
+            inspect_nodes=True,
+        )
 
 
 def default_torch_home(base: str | None = None) -> str:

@@ -40,6 +40,7 @@ def test_the_teams_tests_and_the_conformance_suite_pass_together(tmp_path: Path)
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "tests/test_team_callbacks.py ..." in done.stdout
+    assert "tests/test_team_ray_callbacks.py ." in done.stdout
     cert = json.loads((project / "cert.json").read_text())
     assert {c["spec"]: c["verdict"] for c in cert["callbacks"]} == {
         "team_callbacks.pin_engine_args": "certified",
