@@ -34,6 +34,17 @@ The goals (issue 13, "Kit speed"), each printed with its figure and ``OK`` or ``
    alternating, fastest run of each (the least disturbed one: medians of half-second runs
    on a busy machine wander by more than the difference measured).
 
+The goals of issue 17 ("Ray is the judge"):
+
+5. **A ``CallbackBase`` class** (``bench_callbacks:WarmCache``, certified by Ray's own code
+   path) costs at most the import of Ray's LLM modules more than the one plain callback of
+   goal 1: (its run - goal 1's run) <= (``test_llm_floor.py``, a test importing Ray's
+   ``LLMConfig`` as the kit does - the floor).
+6. **Plain callbacks are not slower than before**: with ``--baseline DIR`` (a checkout of
+   the earlier kit, e.g. ``git worktree add /tmp/kit-before <commit>``) goal 1's command also
+   runs on that code (``PYTHONPATH=DIR``, ahead of the installed kit), interleaved with the
+   rest; the goal is a ratio of at most 1.05 (the machine's noise).
+
 Every certification run must exit 0 (certified); a failing one stops the benchmark with
 its output, since timing a broken run measures nothing.
 """
@@ -69,6 +80,27 @@ def second(phase, config, data):
     if phase == "post_initialization":
         return {"bench.initialized": True}
     return None
+
+
+from ray.llm._internal.common.callbacks.base import CallbackBase  # noqa: E402
+
+
+class WarmCache(CallbackBase):
+    """A CallbackBase class as Ray's guide writes one."""
+
+    async def on_before_node_init(self):
+        self.ctx.custom_data["model"] = self.llm_config.model_loading_config.model_id
+'''
+
+LLM_FLOOR_TEST = '''"""The floor plus Ray's LLM modules, imported as the kit imports them for a
+CallbackBase class (Ray's LLMConfig and engine config)."""
+
+
+def test_llm_floor():
+    import reference_runner
+    from reference_runner.ray_llm import ray_llm_config_class
+
+    assert ray_llm_config_class() and reference_runner.LLMConfig
 '''
 
 FLOOR_TEST = '''"""What no fake certification can do without: Ray (the fake routes Ray's
@@ -87,15 +119,18 @@ FAKE_RATIO_GOAL = 1.5
 FURTHER_CALLBACK_GOAL_S = 0.3
 WARM_LIVE_RATIO_GOAL = 3.0
 UNUSED_OVERHEAD_GOAL_MS = 30.0
+BASELINE_RATIO_GOAL = 1.05
 
 
 @dataclass(frozen=True)
 class Command:
-    """One measured pytest command line (``must_pass``: a certification, exit 0 expected)."""
+    """One measured pytest command line (``must_pass``: a certification, exit 0 expected;
+    ``env``: variables it runs with besides the user's)."""
 
     label: str
     args: tuple[str, ...]
     must_pass: bool = True
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def user_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -141,7 +176,7 @@ def run_once(project: Path, command: Command, env: Mapping[str, str]) -> Timing:
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *command.args],
         cwd=project,
-        env=dict(env),
+        env={**env, **dict(command.env)},
         capture_output=True,
         text=True,
         check=False,
@@ -214,6 +249,9 @@ def main() -> None:
         "--overhead-rounds", type=int, default=12, help="rounds of the unused-overhead pair"
     )
     parser.add_argument("--no-live", action="store_true", help="skip the warm-cluster goal")
+    parser.add_argument(
+        "--baseline", metavar="DIR", help="a checkout of the earlier kit, for goal 6"
+    )
     args = parser.parse_args()
 
     trivial = Command("trivial pytest run (one empty test)", ("test_one.py",), must_pass=False)
@@ -222,6 +260,25 @@ def main() -> None:
     two = Command("certify 2 callbacks, fake", certify("first", "second"))
     live = Command("certify 1 callback, fake + live (warm)", certify("first", cluster="both"))
     no_plugin = Command("trivial, -p no:raycallbacks", ("test_one.py", "-p", "no:raycallbacks"))
+    llm_floor = Command("floor + Ray's LLM modules", ("test_llm_floor.py",))
+    callbackbase = Command(
+        "certify 1 CallbackBase class, fake",
+        (
+            "--raycallbacks-conformance",
+            "bench_callbacks:WarmCache",
+            "--raycallbacks-cluster",
+            "fake",
+        ),
+    )
+    baseline = (
+        Command(
+            "certify 1 callback, fake, earlier kit",
+            one.args,
+            env=(("PYTHONPATH", str(Path(args.baseline).resolve())),),
+        )
+        if args.baseline
+        else None
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-conformance-") as tmp:
         project = Path(tmp) / "project"
@@ -229,6 +286,7 @@ def main() -> None:
         (project / "bench_callbacks.py").write_text(CALLBACKS)
         (project / "test_one.py").write_text("def test_one():\n    pass\n")
         (project / "test_floor.py").write_text(FLOOR_TEST)
+        (project / "test_llm_floor.py").write_text(LLM_FLOOR_TEST)
         (project / "pytest.ini").write_text(
             "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
         )
@@ -241,7 +299,9 @@ def main() -> None:
 
         warm_reason: str | None = "skipped (--no-live)"
         with contextlib.ExitStack() as stack:
-            commands = [trivial, floor, one, two]
+            commands = [trivial, floor, one, two, llm_floor, callbackbase]
+            if baseline is not None:
+                commands.append(baseline)
             if not args.no_live:
                 warm_reason = stack.enter_context(warm_cluster(Path(tmp) / "state", env))
                 if warm_reason is None:
@@ -297,6 +357,22 @@ def main() -> None:
         f"  [{verdict(unused_ms, UNUSED_OVERHEAD_GOAL_MS)}] unused overhead of the installed "
         f"plugin: {unused_ms:.0f} ms (goal <= {UNUSED_OVERHEAD_GOAL_MS:.0f} ms)"
     )
+    extra = wall[callbackbase.label] - wall[one.label]
+    llm_import = wall[llm_floor.label] - wall[floor.label]
+    print(
+        f"  [{verdict(extra, llm_import)}] a CallbackBase class by Ray's own code: "
+        f"{extra:+.2f} s over one plain callback; importing Ray's LLM modules costs "
+        f"{llm_import:.2f} s (goal: at most that)"
+    )
+    if baseline is not None:
+        before = wall[baseline.label]
+        print(
+            f"  [{verdict(wall[one.label] / before, BASELINE_RATIO_GOAL)}] one plain callback, "
+            f"this kit vs the earlier one: {wall[one.label]:.2f} s vs {before:.2f} s = "
+            f"{wall[one.label] / before:.2f}x (goal <= {BASELINE_RATIO_GOAL}x)"
+        )
+    else:
+        print("  [NOT MEASURED] plain callbacks against the earlier kit: give --baseline DIR")
 
 
 if __name__ == "__main__":

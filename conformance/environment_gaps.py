@@ -51,18 +51,16 @@ ALWAYS_DEPLOYED: Final = {
 
 
 def _kit_folders() -> tuple[str, ...]:
-    import os
-
-    import pytest_raycallbacks
-    import reference_runner
-
-    from . import __file__ as here
-
-    roots = [
-        os.path.dirname(here),
-        *(os.path.dirname(m.__file__ or "") for m in (reference_runner, pytest_raycallbacks)),
-    ]
-    return tuple(os.path.realpath(r) + os.sep for r in roots)
+    """The kit's own package folders (found, not imported: ``conformance`` never imports the
+    plugin), whose frames are never "where the callback imported it"."""
+    folders = [os.path.dirname(os.path.abspath(__file__))]
+    for package in ("reference_runner", "pytest_raycallbacks"):
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            spec = None
+        folders.extend(spec.submodule_search_locations or () if spec is not None else ())
+    return tuple(os.path.realpath(f) + os.sep for f in folders)
 
 
 def error_chain(error: BaseException) -> Iterator[BaseException]:

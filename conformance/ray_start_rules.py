@@ -33,25 +33,14 @@ from reference_runner.ray_replica import (
 from .environment_gaps import environment_gap
 from .failure import CheckFailed, Inconclusive, describe_error
 from .harness import Run
+from .ray_steps import step_name
 from .recorder import Call
 
-_STEP_NAMES: Final = {
-    CONSTRUCT: "Ray's get_or_create_callback() (the constructor)",
-    ON_BEFORE_NODE_INIT: "the hook on_before_node_init",
-    INITIALIZE_NODE: "Ray's initialize_node (the download tasks, with the hook "
-    "on_before_download_model_files_distributed)",
-    ON_AFTER_NODE_INIT: "the hook on_after_node_init",
-}
 _HOOK_FIX: Final = (
     "fix the cause in {hook} (its own error is above), or catch inside the hook what it can "
     "handle; set raise_error_on_callback: false in callback_config only if a replica may "
     "start without the hook's work"
 )
-
-
-def step_name(step: str) -> str:
-    """``the hook on_before_node_init``, ``Ray's initialize_node (...)``, ..."""
-    return _STEP_NAMES.get(step, step)
 
 
 def failing_step(run: Run) -> Call | None:

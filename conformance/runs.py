@@ -14,6 +14,7 @@ from reference_runner.ray_replica import ENGINE_START_STEPS
 
 from .failure import CheckSkipped, describe, describe_error
 from .harness import Run
+from .ray_steps import step_name
 from .recorder import Call
 
 
@@ -80,7 +81,5 @@ def call_site(call: Call, run: Run) -> str:
     or for a step of Ray's engine start ``the hook on_before_node_init (first replica
     start)``."""
     if run.ray is not None or call.phase in ENGINE_START_STEPS:
-        from .ray_start_rules import step_name
-
         return f"{step_name(call.phase)} ({run.scenario})"
     return f"phase {call.phase!r} ({run.scenario})"

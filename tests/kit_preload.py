@@ -33,6 +33,12 @@ _MODULES: Final = (
     "pytest_raycallbacks.report.summary",
     "pytest_raycallbacks.coverage.report",
     "pytest_raycallbacks.chain.item",
+    # Ray's own path for CallbackBase classes (pyarrow and numpy load once per process).
+    "reference_runner.ray_replica",
+    "conformance.ray_harness",
+    "conformance.checks.callbackbase",
+    "ray.llm._internal.common.utils.download_utils",
+    "ray.llm._internal.serve.utils.node_initialization_utils",
 )
 
 
@@ -45,6 +51,20 @@ def preload() -> None:
     from conformance.harness import run_scenario
     from pytest_raycallbacks.kit.clusters import FakeCheckCluster
 
+    from pytest_raycallbacks.fake_ray import FakeRayCluster
+    from reference_runner import TINY_MODEL_PATH
+    from reference_runner.ray_llm import ray_llm_config_class
+
+    ray_llm_config_class()
+    with FakeRayCluster() as cluster:  # one replica start by Ray's code
+        cluster.run_ray_node_initialization(
+            {
+                "model_loading_config": {"model_id": "preload", "model_source": TINY_MODEL_PATH},
+                "callback_config": {
+                    "callback_class": "ray.llm._internal.common.callbacks.base:CallbackBase"
+                },
+            }
+        )
     with tempfile.TemporaryDirectory(prefix="raycallbacks-preload-") as tmp:
         run_scenario(
             FakeCheckCluster(),

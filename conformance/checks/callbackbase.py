@@ -35,7 +35,8 @@ from conformance.failure import Advice, CheckFailed, CheckSkipped
 from conformance.harness import Run
 from conformance.ray_harness import scenario_steps
 from conformance.ray_observer import StepRecorder
-from conformance.ray_start_rules import raised_problems, start_failure, step_name
+from conformance.ray_start_rules import raised_problems, start_failure
+from conformance.ray_steps import step_name
 from conformance.registry import CALLBACKBASE, CheckFunction, check
 
 
