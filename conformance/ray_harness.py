@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from typing import Final
+from typing import Any, Final
 
 from reference_runner.ray_replica import (
     ReplicaStart,
@@ -84,6 +84,7 @@ def _run(
                     timeout_s=bound_s,
                     placement_timeout_s=placement_timeout_s,
                     torch_home=home,
+                    runtime_env=replica_runtime_env(llm_config, cluster),
                 )
 
             result = call_with_deadline(start, bound_s + placement_timeout_s + 5.0, what="start")
@@ -113,6 +114,18 @@ def _run(
         resources=resources,
         ray=result,
     )
+
+
+def replica_runtime_env(llm_config: Any, cluster: Cluster) -> dict[str, Any]:
+    """The replica's runtime env: the deployment's (as Serve gives it), plus the variables
+    the cluster's workers need for what the run stands in for the network (the local S3's
+    endpoint, ``worker_env_vars`` of a live cluster), which Ray passes on to the tasks the
+    replica starts (a task's ``env_vars`` are merged into its parent's)."""
+    env = dict(llm_config.runtime_env or {})
+    extra = dict(getattr(cluster, "worker_env_vars", None) or {})
+    if extra:
+        env["env_vars"] = {**extra, **dict(env.get("env_vars") or {})}
+    return env
 
 
 def _where(steps: list[str]) -> str:

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit_helpers import copy_into, run_kit
+from kit_helpers import run_kit
 
 SUBJECTS = Path(__file__).parents[1] / "ray_callback_base" / "guide_subjects.py"
+#: The user's module, named apart from the suite's own copy (``verify`` runs in this process,
+#: where ``guide_subjects`` may already be imported from ``tests/ray_callback_base``).
+MODULE = "serve_guide_callbacks"
 APP = "llm-app"
 
 
@@ -33,7 +36,7 @@ def llm_config(cls: str, model_id: str = "qwen-0.5b", **callback: Any) -> dict[s
         "accelerator_type": "L4",
         "deployment_config": {"autoscaling_config": {"min_replicas": 1, "max_replicas": 2}},
         "engine_kwargs": {"max_model_len": 8192},
-        "callback_config": {"callback_class": f"guide_subjects:{cls}", **callback},
+        "callback_config": {"callback_class": f"{MODULE}:{cls}", **callback},
     }
 
 
@@ -53,7 +56,7 @@ def serve_config(*configs: Any) -> str:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    copy_into(tmp_path, SUBJECTS)
+    (tmp_path / f"{MODULE}.py").write_text(SUBJECTS.read_text())
     return tmp_path
 
 
@@ -62,7 +65,7 @@ def certify_file(project: Path, *options: str) -> Any:
 
 
 def spec(cls: str, model_id: str = "qwen-0.5b") -> str:
-    return f"guide_subjects:{cls}@{APP}/{model_id}"
+    return f"{MODULE}:{cls}@{APP}/{model_id}"
 
 
 def test_the_guides_serve_config_is_certified_from_the_file_alone(project: Path) -> None:
@@ -98,7 +101,7 @@ def test_a_lone_llm_config_file_is_certified(project: Path) -> None:
     )
     run = run_kit(project, [], ["--raycallbacks-serve-config", "model.yaml"])
     assert run.returncode == 0, run.output[-4000:]
-    callback = run.callback("guide_subjects:PlainDefEverywhere@lone")
+    callback = run.callback(f"{MODULE}:PlainDefEverywhere@lone")
     hooks = next(c for c in callback["checks"] if c["id"] == "callbackbase.hooks")
     assert "plain def" in hooks["advice"]
 
@@ -136,7 +139,7 @@ def test_a_hook_that_imports_vllm_is_inconclusive_naming_vllm(project: Path) -> 
     assert callback["verdict"] == "inconclusive"
     (gap,) = [c["inconclusive"] for c in callback["checks"] if c["outcome"] == "inconclusive"]
     assert gap["needs"] == "the package 'vllm'"
-    assert "on_after_node_init" in gap["where"] and "guide_subjects.py" in gap["where"]
+    assert "on_after_node_init" in gap["where"] and f"{MODULE}.py" in gap["where"]
     assert "deployment's image" in gap["todo"]
     assert "not certified (inconclusive)" in run.output
 
@@ -202,7 +205,7 @@ def test_verify_is_the_gate_before_serve_deploy(project: Path) -> None:
     assert main([*gate, "--serve-config", str(project / "other.yaml")]) == 1
     (project / "new.yaml").write_text(serve_config(config, llm_config("PlainDefEverywhere")))
     assert main([*gate, "--serve-config", str(project / "new.yaml")]) == 1  # not certified
-    source = project / "guide_subjects.py"
+    source = project / f"{MODULE}.py"
     source.write_text(source.read_text() + "\n# changed\n")
     assert main([*gate, "--serve-config", str(project / "serve.yaml")]) == 1
 
