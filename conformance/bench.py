@@ -25,6 +25,7 @@ from .cluster_api import FAULTS, Cluster
 from .context import Settings
 from .harness import InitializeTimeoutError, Run, run_scenario, user_calls
 from .ray_harness import RAY_START_CALLS, run_ray_scenario
+from .ray_observer import StepTimeoutError
 from .registry import CALLBACKBASE
 from .subject import Subject
 
@@ -34,7 +35,12 @@ PLACEMENT_WAIT_S: Final = 5.0
 #: How long the wait is when the fault makes every group infeasible.
 FAULT_PLACEMENT_WAIT_S: Final = 0.5
 #: A run that ended with one of these overran a deadline: the callback is halted.
-DEADLINE_ERRORS: Final = (CallbackTimeoutError, InitializeTimeoutError, ReplicaStartTimeoutError)
+DEADLINE_ERRORS: Final = (
+    CallbackTimeoutError,
+    InitializeTimeoutError,
+    ReplicaStartTimeoutError,
+    StepTimeoutError,
+)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from .cluster_api import Cluster
 from .deadline import DeadlineExceeded, call_with_deadline
 from .harness import Run
 from .process_state import restore, snapshot
-from .ray_observer import StepRecorder, forget, progress
+from .ray_observer import StepRecorder, abandon, forget, progress
 from .subject import Subject
 
 #: User-code calls in one start: the constructor, two hooks, the download hook.
@@ -68,7 +68,7 @@ def _run(
     bound_s: float,
     home: str,
 ) -> Run:
-    recorder = StepRecorder()
+    recorder = StepRecorder(step_timeout_s=timeout_s)
     result: ReplicaStart | None = None
     error: BaseException | None = None
     with cluster.scope(None) as scope:
@@ -90,8 +90,10 @@ def _run(
             result = call_with_deadline(start, bound_s + placement_timeout_s + 5.0, what="start")
             error = result.error
         except DeadlineExceeded:
+            abandon(recorder.token)
             error = ReplicaStartTimeoutError(_timeout_text(bound_s, progress(recorder.token)))
         except ReplicaStartTimeoutError as exc:
+            abandon(recorder.token)
             steps = progress(recorder.token)
             error = ReplicaStartTimeoutError(f"{exc}{_where(steps)}") if steps else exc
         except Exception as exc:

@@ -18,6 +18,7 @@ fake) the steps begun so far are also kept under the recorder's token (:func:`pr
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -37,7 +38,21 @@ RAY_CALLBACK_LOGGER: Final = "ray.llm._internal.common.callbacks.base"
 _LOGGED_PREFIX: Final = "Error running callback method"
 
 _PROGRESS: dict[str, list[str]] = {}
+_ABANDONED: set[str] = set()
 _PROGRESS_LOCK = threading.Lock()
+
+
+class StartAbandoned(BaseException):
+    """Raised at a step's start in a replica the kit gave up on (it overran its bound): the
+    stuck hook returned at last, and no more of Ray's code runs in this process for it."""
+
+
+def abandon(token: str) -> None:
+    """Give up on the start of the recorder with ``token``: its next step raises
+    :class:`StartAbandoned` instead of running (a cluster in this process cannot kill the
+    replica's thread, so this keeps a late hook from driving Ray's later steps)."""
+    with _PROGRESS_LOCK:
+        _ABANDONED.add(token)
 
 
 def progress(token: str) -> list[str]:
@@ -48,6 +63,7 @@ def progress(token: str) -> list[str]:
 
 
 def forget(token: str) -> None:
+    """Drop what is kept for ``token`` (its progress; an abandoned start stays abandoned)."""
     with _PROGRESS_LOCK:
         _PROGRESS.pop(token, None)
 
@@ -66,10 +82,21 @@ class _LoggedErrors(logging.Handler):
             self.messages.append(text)
 
 
-class StepRecorder:
-    """Records each step of Ray's engine start (see the module docstring)."""
+class StepTimeoutError(TimeoutError):
+    """A step of Ray's engine start (a hook that awaits) overran the per-call timeout: the kit
+    cancelled it, as the reference runner bounds each callback call."""
 
-    def __init__(self) -> None:
+
+class StepRecorder:
+    """Records each step of Ray's engine start (see the module docstring).
+
+    ``step_timeout_s`` bounds each step that awaits (``asyncio.wait_for``: an async hook,
+    Ray's ``initialize_node`` waiting for its tasks); a step that blocks the event loop (a
+    plain ``def`` hook, the constructor) is bounded by the whole start's bound instead.
+    """
+
+    def __init__(self, step_timeout_s: float | None = None) -> None:
+        self.step_timeout_s = step_timeout_s
         self.token = uuid.uuid4().hex
         self.calls: list[Call] = []
         #: ``(step, message)`` for each error Ray's ``run_callback`` logged and swallowed.
@@ -82,6 +109,9 @@ class StepRecorder:
         self.unawaited: list[tuple[str, str]] = []
 
     async def step(self, name: str, action: Callable[[], Awaitable[Any]], callback: Any) -> Any:
+        with _PROGRESS_LOCK:
+            if self.token in _ABANDONED:
+                raise StartAbandoned(f"the kit gave up on this start before {name}")
         before = describe_ctx(callback.ctx) if callback is not None else {}
         call = Call(
             phase=name,
@@ -103,7 +133,7 @@ class StepRecorder:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", RuntimeWarning)
             try:
-                result = await action()
+                result = await self._bounded(name, action)
             except BaseException as exc:
                 self._finish(call, callback, error=exc)
                 raise
@@ -132,6 +162,17 @@ class StepRecorder:
             call.process = tuple(changes(state, snapshot()))
             restore(state)
         self._progress(call.phase)
+
+    async def _bounded(self, name: str, action: Callable[[], Awaitable[Any]]) -> Any:
+        if self.step_timeout_s is None:
+            return await action()
+        try:
+            return await asyncio.wait_for(action(), self.step_timeout_s)
+        except TimeoutError:
+            raise StepTimeoutError(
+                f"{name} did not finish within {self.step_timeout_s:g} s "
+                "(--raycallbacks-timeout, per call)"
+            ) from None
 
     def _unawaited(self, step: str, caught: list[warnings.WarningMessage]) -> None:
         for warning in caught:

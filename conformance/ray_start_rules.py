@@ -33,6 +33,7 @@ from reference_runner.ray_replica import (
 from .environment_gaps import environment_gap
 from .failure import CheckFailed, Inconclusive, describe_error
 from .harness import Run
+from .ray_observer import StepTimeoutError
 from .ray_steps import step_name
 from .recorder import Call
 
@@ -108,7 +109,7 @@ def start_failure(run: Run, spec: str) -> CheckFailed | Inconclusive | None:
         "initialize_node without an error"
     )
     happened = f"{where} raised {describe_error(error)}{_cause_text(error)}{_ctx_text(run)}"
-    if isinstance(error, ReplicaStartTimeoutError):
+    if isinstance(error, ReplicaStartTimeoutError | StepTimeoutError):
         return CheckFailed(
             expected=expected,
             happened=str(error),

@@ -49,9 +49,8 @@ def preload() -> None:
         importlib.import_module(name)
     from conformance import Settings
     from conformance.harness import run_scenario
-    from pytest_raycallbacks.kit.clusters import FakeCheckCluster
-
     from pytest_raycallbacks.fake_ray import FakeRayCluster
+    from pytest_raycallbacks.kit.clusters import FakeCheckCluster
     from reference_runner import TINY_MODEL_PATH
     from reference_runner.ray_llm import ray_llm_config_class
 

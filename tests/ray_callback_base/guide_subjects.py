@@ -9,6 +9,7 @@ Each records what it saw in ``self.ctx.custom_data``, so a test can read it from
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 from ray.llm._internal.common.callbacks.base import CallbackBase
@@ -79,9 +80,27 @@ class SwallowedError(CallbackBase):
         raise RuntimeError("cache server unreachable")
 
 
-class Hangs(CallbackBase):
+class AwaitsForever(CallbackBase):
     async def on_before_node_init(self) -> None:
-        await asyncio.sleep(30)
+        await asyncio.sleep(3600)
+
+
+#: Set by a test to let :class:`ReturnsLate`'s hook return; what ran after it.
+RELEASE = threading.Event()
+AFTER_RELEASE: list[str] = []
+
+
+class ReturnsLate(CallbackBase):
+    """Blocks in on_before_node_init until RELEASE is set (at most 10 s)."""
+
+    def on_before_node_init(self) -> None:  # type: ignore[override]
+        RELEASE.wait(10)
+
+    def on_before_download_model_files_distributed(self) -> None:
+        AFTER_RELEASE.append("download")
+
+    async def on_after_node_init(self) -> None:
+        AFTER_RELEASE.append("after")
 
 
 class NeedsTheNetwork(CallbackBase):

@@ -10,6 +10,7 @@ engine, the tasks the cluster ran and the files on each node.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +129,41 @@ def test_raise_error_on_callback_false_logs_the_error_and_starts(
     assert logged[0] == ON_BEFORE_NODE_INIT and "cache server unreachable" in logged[1]
 
 
-def test_a_hanging_hook_is_bounded(cluster: Any, tmp_path: Path) -> None:
-    llm_config = build_ray_llm_config(config(G.Hangs))
+def test_an_awaiting_hook_is_bounded_per_call(cluster: Any, tmp_path: Path) -> None:
+    llm_config = build_ray_llm_config(config(G.AwaitsForever))
+    recorder = StepRecorder(step_timeout_s=0.3)
+    result = run_replica(
+        llm_config,
+        observer=recorder,
+        timeout_s=10,
+        placement_timeout_s=5,
+        torch_home=str(tmp_path),
+    )
+    assert type(result.error).__name__ == "StepTimeoutError"
+    assert "on_before_node_init did not finish within 0.3 s" in str(result.error)
+
+
+def test_a_blocking_hook_is_bounded_by_the_start_and_abandoned(
+    cluster: Any, tmp_path: Path
+) -> None:
+    """Past its bound the start is abandoned: when the stuck hook returns at last, none of
+    Ray's later steps runs for it (a cluster in this process cannot kill the thread)."""
+    from conformance.ray_observer import abandon
+
+    llm_config = build_ray_llm_config(config(G.ReturnsLate))
+    recorder = StepRecorder()
     with pytest.raises(ReplicaStartTimeoutError, match=r"did not finish within 0\.5 s"):
-        run_replica(llm_config, timeout_s=0.5, placement_timeout_s=5, torch_home=str(tmp_path))
+        run_replica(
+            llm_config,
+            observer=recorder,
+            timeout_s=0.5,
+            placement_timeout_s=5,
+            torch_home=str(tmp_path),
+        )
+    abandon(recorder.token)
+    G.RELEASE.set()  # the hook returns now; the next step must not run
+    time.sleep(0.5)
+    assert G.AFTER_RELEASE == []
 
 
 def test_a_group_the_cluster_cannot_hold_is_a_placement_error(cluster: Any, tmp_path: Path) -> None:
