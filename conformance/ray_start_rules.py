@@ -82,8 +82,47 @@ def _ctx_text(run: Run) -> str:
     return f"\nself.ctx when it stopped: {shown}"
 
 
-def start_failure(run: Run, spec: str) -> CheckFailed | Inconclusive | None:
-    """Why the replica start ``run`` did not complete (see the module docstring)."""
+def _uris(value: Any) -> list[str]:
+    """Every ``s3://``/``gs://`` URI anywhere in ``value`` (the callback_kwargs)."""
+    if isinstance(value, str):
+        return [value] if value.startswith(("s3://", "gs://")) else []
+    if isinstance(value, dict):
+        return [u for v in value.values() for u in _uris(v)]
+    if isinstance(value, list | tuple):
+        return [u for v in value for u in _uris(v)]
+    return []
+
+
+def missing_bucket_note(error: BaseException, callback_kwargs: Any) -> str | None:
+    """For a ``NoSuchBucket`` error whose own text does not name the bucket (it crossed
+    from a Ray worker, which keeps only the messages): the buckets the callback's
+    ``callback_kwargs`` name, one of which the storage does not have."""
+    text = str(error) + " ".join(
+        str(link.get("message", "")) + str(link.get("note") or "")
+        for link in getattr(error, CHAIN_ATTRIBUTE, None) or ()
+    )
+    if "NoSuchBucket" not in text and "does not exist" not in text:
+        return None
+    buckets = list(
+        dict.fromkeys(u.split("://", 1)[1].split("/", 1)[0] for u in _uris(callback_kwargs))
+    )
+    named = [b for b in buckets if f"'{b}'" in text]
+    if named or not buckets:
+        return None
+    if len(buckets) == 1:
+        return (
+            f"the bucket {buckets[0]!r} does not exist on the storage endpoint: it is the one "
+            "the callback_kwargs name"
+        )
+    shown = ", ".join(repr(b) for b in buckets)
+    return f"one of the buckets the callback_kwargs name ({shown}) does not exist on the storage"
+
+
+def start_failure(
+    run: Run, spec: str, callback_kwargs: Any = None
+) -> CheckFailed | Inconclusive | None:
+    """Why the replica start ``run`` did not complete (see the module docstring);
+    ``callback_kwargs`` (the subject's) let a storage error name its bucket."""
     error = run.error
     if error is None:
         return None
@@ -109,6 +148,9 @@ def start_failure(run: Run, spec: str) -> CheckFailed | Inconclusive | None:
         "initialize_node without an error"
     )
     happened = f"{where} raised {describe_error(error)}{_cause_text(error)}{_ctx_text(run)}"
+    bucket = missing_bucket_note(error, callback_kwargs)
+    if bucket is not None:
+        happened += f"\n({bucket})"
     if isinstance(error, ReplicaStartTimeoutError | StepTimeoutError):
         return CheckFailed(
             expected=expected,

@@ -251,7 +251,7 @@ def hook_errors(ctx: CheckContext) -> str | None:
 @_register(RUN, on_driver=False, each_cluster=True)
 def hook_run(ctx: CheckContext) -> str | None:
     for run in _starts(ctx):
-        judgement = start_failure(run, ctx.subject.spec)
+        judgement = start_failure(run, ctx.subject.spec, ctx.subject.callback_kwargs)
         if judgement is not None:
             raise judgement
     runs = _starts(ctx)

@@ -72,7 +72,7 @@ def test_clouddownloader_is_certified_on_fake_and_live(run: tuple[KitRun, Path])
     assert callback["verdict"] == "certified", kit.failed(CLOUD)
     assert {c["name"] for c in callback["clusters"]} == {"fake", "live"}
     live = {c["id"]: c["outcome"] for c in callback["checks"] if c["cluster"] == "live"}
-    assert live["cluster.initialize-node"] == "passed"
+    assert live["callbackbase.run"] == "passed"  # Ray's own initialize_node on live
     assert files_under(project / "dest") == EXPECTED
 
 
@@ -80,8 +80,8 @@ def test_a_missing_bucket_is_rejected_on_live_naming_it(run: tuple[KitRun, Path]
     kit, _ = run
     failed = kit.failed(MISSING)
     assert kit.callback(MISSING)["verdict"] == "rejected"
-    happened = failed["cluster.initialize-node"]["failure"]["happened"]
-    assert failed["cluster.initialize-node"]["cluster"] == "live"
+    happened = failed["callbackbase.run"]["failure"]["happened"]
+    assert failed["callbackbase.run"]["cluster"] == "live"
     assert "the bucket 'no-such-models' does not exist" in happened
 
 
@@ -108,11 +108,41 @@ def guarded(gpu_ray_cluster: Any) -> Iterator[Any]:
         yield gpu_ray_cluster
 
 
-def test_the_files_arrive_on_the_node_that_ran_the_hook(
+def test_the_files_arrive_on_the_node_that_ran_the_hook_by_rays_own_path(
     guarded: Any, raycallbacks_s3_server: LocalS3, tmp_path: Path
 ) -> None:
-    """As the kit runs it: the adapter pickled into the config, the local S3's variables in
-    the actor's runtime env (never in the driver's environment here)."""
+    """Ray's own node initialization on live: the download hook runs in Ray's download
+    task, whose runtime env Ray builds from the deployment's (the local S3's variables in
+    it; never in the driver's environment here)."""
+    server = raycallbacks_s3_server
+    server.reset()
+    server.add_buckets({"models": FILES})
+    dest = tmp_path / "dest"
+    assert "AWS_ENDPOINT_URL_S3" not in os.environ
+    try:
+        result = guarded.run_ray_node_initialization(
+            {
+                "model_loading_config": {"model_id": "m", "model_source": TINY_MODEL_PATH},
+                "runtime_env": {"env_vars": server.environment()},
+                "callback_config": {
+                    "callback_class": CLOUD,
+                    "callback_kwargs": {"paths": [["s3://models/extra", str(dest)]]},
+                },
+            }
+        )
+        assert result.error is None, result.error
+        (node,) = result.node_files
+        found = guarded.run_remote(_listing, str(dest), **node_affinity(node))
+    finally:
+        server.reset()
+    assert found == EXPECTED
+
+
+def test_the_files_arrive_on_the_node_that_ran_the_hook_through_the_adapter(
+    guarded: Any, raycallbacks_s3_server: LocalS3, tmp_path: Path
+) -> None:
+    """Through the adapter (for CallbackRunner users): pickled into the config, the local
+    S3's variables in the actor's runtime env."""
     server = raycallbacks_s3_server
     server.reset()
     server.add_buckets({"models": FILES})
