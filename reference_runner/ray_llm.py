@@ -109,6 +109,23 @@ def _vllm_stand_in_modules() -> dict[str, types.ModuleType]:
     return modules
 
 
+@contextlib.contextmanager
+def _vllm_stood_in() -> Iterator[None]:
+    """vLLM's stand-in modules in ``sys.modules`` while inside, what was there put back after
+    (so a hook importing vLLM later still finds it missing)."""
+    stand_ins = _vllm_stand_in_modules()
+    saved = {name: sys.modules.get(name) for name in stand_ins}
+    sys.modules.update(stand_ins)
+    try:
+        yield
+    finally:
+        for name, previous in saved.items():
+            if previous is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = previous
+
+
 def ray_engine_config_module() -> types.ModuleType:
     """Ray's ``vllm_models`` module, imported with vLLM's two argument classes stood in
     when vLLM is not installed (see the module docstring)."""
@@ -118,17 +135,8 @@ def ray_engine_config_module() -> types.ModuleType:
             return loaded
         if vllm_installed():
             return importlib.import_module(RAY_VLLM_MODELS_MODULE)
-        stand_ins = _vllm_stand_in_modules()
-        saved = {name: sys.modules.get(name) for name in stand_ins}
-        sys.modules.update(stand_ins)
-        try:
+        with _vllm_stood_in():
             module = importlib.import_module(RAY_VLLM_MODELS_MODULE)
-        finally:
-            for name, previous in saved.items():
-                if previous is None:
-                    sys.modules.pop(name, None)
-                else:
-                    sys.modules[name] = previous
         _note(_VLLM_STAND_IN)
         return module
 
@@ -240,17 +248,8 @@ class _StandInLoader(importlib.abc.Loader):
 
     def exec_module(self, module: types.ModuleType) -> None:
         if self._name == RAY_VLLM_MODELS_MODULE:
-            stand_ins = _vllm_stand_in_modules()
-            saved = {name: sys.modules.get(name) for name in stand_ins}
-            sys.modules.update(stand_ins)
-            try:
+            with _vllm_stood_in():
                 self._loader.exec_module(module)
-            finally:
-                for name, previous in saved.items():
-                    if previous is None:
-                        sys.modules.pop(name, None)
-                    else:
-                        sys.modules[name] = previous
             return
         self._loader.exec_module(module)
         if getattr(module, "torch", None) is None:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from .cloud_errors import cloud_error_note
+from .ray_callback_ctx import CTX_FIELDS
 from .ray_llm import torch_stand_in
 
 #: The step that builds the callback: Ray's ``LLMConfig.get_or_create_callback()``.
@@ -57,15 +58,6 @@ ON_AFTER_NODE_INIT: Final = "on_after_node_init"
 ENGINE_START_STEPS: Final = (CONSTRUCT, ON_BEFORE_NODE_INIT, INITIALIZE_NODE, ON_AFTER_NODE_INIT)
 #: The hooks Ray calls, in the order it calls them.
 HOOKS: Final = (ON_BEFORE_NODE_INIT, DOWNLOAD_HOOK, ON_AFTER_NODE_INIT)
-
-#: The ``ctx`` fields of Ray's ``CallbackCtx``.
-CTX_FIELDS: Final = (
-    "worker_node_download_model",
-    "placement_group",
-    "runtime_env",
-    "custom_data",
-    "run_init_node",
-)
 
 
 class StepObserver(Protocol):

@@ -17,8 +17,8 @@ Stubbed on Ray's side, and only these, because they need vLLM, torch or a Ray cl
 
 * vLLM's ``AsyncEngineArgs`` and ``FrontendArgs``: when vLLM is not installed,
   ``vllm_models`` (Ray's ``VLLMEngineConfig``, which ``get_or_create_callback`` uses) is
-  imported with two empty dataclasses in their place (they only sort ``engine_kwargs``,
-  which are empty here); the stand-in modules are removed again right after the import;
+  imported with stand-ins in their place, as the product does
+  (``reference_runner.ray_llm``; they only sort ``engine_kwargs``);
 * ``VLLMEngineConfig.get_or_create_pg`` returns the test's placement group (``None`` or
   an unplaced group) instead of creating one on a cluster;
 * ``initialize_node``: instead of one Ray task per node of the placement group, the
@@ -41,10 +41,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import dataclasses
-import importlib
-import sys
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,52 +61,15 @@ HF_TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 # ---------------------------------------------------------------------- Ray's side
 
 
-@dataclasses.dataclass
-class _NoEngineArgs:
-    """Stands in for vLLM's ``AsyncEngineArgs``/``FrontendArgs``: no fields."""
-
-
-def _vllm_stand_ins() -> dict[str, types.ModuleType]:
-    modules = {}
-    for name, attrs in [
-        ("vllm", {}),
-        ("vllm.engine", {}),
-        ("vllm.engine.arg_utils", {"AsyncEngineArgs": _NoEngineArgs}),
-        ("vllm.entrypoints", {}),
-        ("vllm.entrypoints.launchers", {}),
-        ("vllm.entrypoints.launchers.cli_args", {"FrontendArgs": _NoEngineArgs}),
-    ]:
-        module = types.ModuleType(name)
-        vars(module).update(attrs)
-        modules[name] = module
-    return modules
-
-
 @pytest.fixture(scope="module")
-def vllm_engine_config() -> Iterator[type]:
-    """Ray's ``VLLMEngineConfig``; imported with vLLM's two argument classes stubbed when
-    vLLM is not installed (see the module docstring), and forgotten afterwards."""
-    before = set(sys.modules)
-    try:
-        module = importlib.import_module(VLLM_MODELS)
-    except ImportError as exc:
-        if exc.name is None or not exc.name.startswith("vllm"):
-            raise
-        stand_ins = _vllm_stand_ins()
-        saved = {name: sys.modules.get(name) for name in stand_ins}
-        sys.modules.update(stand_ins)
-        try:
-            module = importlib.import_module(VLLM_MODELS)
-        finally:
-            for name, previous in saved.items():
-                if previous is None:
-                    sys.modules.pop(name, None)
-                else:
-                    sys.modules[name] = previous
-    yield module.VLLMEngineConfig
-    for name in set(sys.modules) - before:
-        if name.startswith("ray.llm._internal.serve.engines.vllm"):
-            sys.modules.pop(name, None)
+def vllm_engine_config() -> type:
+    """Ray's ``VLLMEngineConfig``, imported as the product imports it: with vLLM's two
+    argument classes stood in when vLLM is not installed
+    (:func:`reference_runner.ray_llm.ray_engine_config_module`)."""
+    from reference_runner.ray_llm import ray_engine_config_module
+
+    engine_config: type = ray_engine_config_module().VLLMEngineConfig
+    return engine_config
 
 
 @dataclasses.dataclass
