@@ -31,8 +31,9 @@ from .bounds import scenario_bound_s
 from .cluster_api import Cluster
 from .deadline import DeadlineExceeded, call_with_deadline
 from .harness import Run
-from .process_state import restore, snapshot
+from .process_state import changes, restore, snapshot
 from .ray_observer import StepRecorder, abandon, forget, progress
+from .recorder import Call
 from .subject import Subject
 
 #: User-code calls in one start: the constructor, two hooks, the download hook.
@@ -99,12 +100,18 @@ def _run(
         except Exception as exc:
             error = exc
         finally:
-            restore(state, reconnect=reconnect)
+            progress_steps = progress(recorder.token)
+            lost = tuple(changes(state, snapshot()))  # also what a start that never
+            restore(state, reconnect=reconnect)  # came back changed here
             forget(recorder.token)
         leaks = scope.leaks()
         resources = dict(scope.resources())
     shipped = result.observer if result is not None else None
     calls = list(shipped.calls) if isinstance(shipped, StepRecorder) else []
+    seen = {(c.aspect, c.what) for call in calls for c in call.process}
+    unseen = tuple(c for c in lost if (c.aspect, c.what) not in seen)
+    if unseen:  # the steps that made them did not come back (or ran in a task of its own)
+        calls.append(_whole_start_call(unseen, progress_steps))
     if result is not None and isinstance(shipped, StepRecorder):
         result.observer = shipped
     return Run(
@@ -116,6 +123,16 @@ def _run(
         resources=resources,
         ray=result,
     )
+
+
+def _whole_start_call(process: tuple[Any, ...], steps: list[str]) -> Call:
+    """A recorded call standing for the whole start, holding process changes no recorded
+    step accounts for (its phase: the last step begun, else the start itself)."""
+    last = steps[-1].removesuffix(" (unfinished)") if steps else "replica start"
+    call = Call(phase=last, known=True, before={}, inner={}, config_before={}, started=0.0)
+    call.duration_s = 0.0
+    call.process = process
+    return call
 
 
 def replica_runtime_env(llm_config: Any, cluster: Cluster) -> dict[str, Any]:

@@ -316,6 +316,11 @@ def without_missing_accelerator_hints(
     return out, tuple(dropped)
 
 
+class ReplicaStartError(RuntimeError):
+    """The replica's start ended without a result, and not by its bound (the connection or
+    the task was lost)."""
+
+
 class ReplicaStartTimeoutError(TimeoutError):
     """The replica's start did not finish within the bound."""
 
@@ -379,10 +384,22 @@ def run_replica(
         if env:
             options["runtime_env"] = env
         ref = ray.remote(replica_main).options(**options).remote(llm_config, observer, torch_home)
+        started = time.monotonic()
         done, _ = ray.wait([ref], timeout=timeout_s)
         if not done:
             with contextlib.suppress(Exception):
                 ray.cancel(ref, force=True)
+        if not done and not ray.is_initialized():
+            raise ReplicaStartError(
+                "the replica's result never arrived: the driver's Ray connection was gone "
+                "while it started (a hook that called ray.shutdown()?)"
+            )
+        if not done and time.monotonic() - started < timeout_s:
+            raise ReplicaStartError(
+                "the replica's result never arrived, before its bound: its task was lost "
+                "(did the driver's Ray connection change meanwhile? see process.ray-connection)"
+            )
+        if not done:
             raise ReplicaStartTimeoutError(
                 f"the replica's start (Ray's engine start: the callback's constructor and "
                 f"hooks, Ray's initialize_node) did not finish within {timeout_s:g} s"

@@ -10,7 +10,7 @@ from conformance.bounds import DEADLINE_RULE
 from conformance.context import CheckContext
 from conformance.failure import CheckFailed, CheckSkipped, describe_error
 from conformance.harness import Run
-from conformance.registry import CALLBACK, check
+from conformance.registry import CALLBACK, CALLBACKBASE, check
 from conformance.runs import call_site, failing_call, require_completed
 from conformance.static import exits
 from reference_runner import CallbackTimeoutError
@@ -208,9 +208,15 @@ def leaves_nothing_behind(ctx: CheckContext) -> str | None:
                 )
                 + ", still alive:\n"
                 + "\n".join(run.leaks),
-                fix="hand every placement group you create to the system by putting it in "
-                "data['placement_group'] as soon as it exists, and remove anything else you "
-                "create in a finally block (ray.util.remove_placement_group, ray.kill)",
+                fix=(
+                    "remove every placement group and actor you create in a finally block "
+                    "(ray.util.remove_placement_group, ray.kill); a group the engine should "
+                    "use goes in self.ctx.placement_group"
+                    if ctx.subject.style == CALLBACKBASE
+                    else "hand every placement group you create to the system by putting it "
+                    "in data['placement_group'] as soon as it exists, and remove anything else "
+                    "you create in a finally block (ray.util.remove_placement_group, ray.kill)"
+                ),
             )
     return None
 
