@@ -99,6 +99,9 @@ def _run(
             error = ReplicaStartTimeoutError(f"{exc}{_where(steps)}") if steps else exc
         except Exception as exc:
             error = exc
+        except BaseException:  # Ctrl-C meanwhile: the start's thread runs no more of Ray's steps
+            abandon(recorder.token)
+            raise
         finally:
             progress_steps = progress(recorder.token)
             lost = tuple(changes(state, snapshot()))  # also what a start that never
