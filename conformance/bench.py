@@ -3,7 +3,10 @@
 :class:`Bench` runs a full lifecycle on a fresh instance, a second lifecycle on the same
 instance, and each fault the cluster can inject with and without the callback, each through
 :func:`~conformance.harness.run_scenario`, and caches them, so twenty checks cost a handful
-of ``initialize_node`` runs.
+of ``initialize_node`` runs. For a ``CallbackBase`` subclass Ray is the judge: its two
+lifecycles are replica starts by Ray's own code (:func:`conformance.ray_harness.run_ray_scenario`:
+a first replica, and a restarted one that builds a new instance), and there are no fault
+runs (the faults are the reference runner's).
 
 A run that overran a deadline halts the callback (:class:`~conformance.bounds.Halt`), and
 no scenario with the callback starts after that, nor one the run's bound has no room for
@@ -146,23 +149,23 @@ class Bench:
         return self._cached("lifecycle", make)
 
     def lifecycle_callback(self) -> Any:
-        """The callback instance :meth:`lifecycle` (and :meth:`second_lifecycle`) ran: for a
-        ``CallbackBase`` subclass, the adapter holding what its hooks did."""
+        """The callback instance :meth:`lifecycle` (and :meth:`second_lifecycle`) ran
+        (``None`` for a ``CallbackBase`` subclass: Ray built it, in the replica)."""
         self.lifecycle()
         return self._instance
 
     def second_lifecycle(self) -> Run:
         """Another full ``initialize_node`` on the instance of :meth:`lifecycle`; for a
-        ``CallbackBase`` subclass on a fresh adapter, as a restarted replica process builds
-        a new instance (its ``ctx`` would otherwise carry the first run's values, which
-        ``data`` cannot see as changes)."""
+        ``CallbackBase`` subclass a second replica start, as a restarted replica process
+        builds a new instance."""
         self.lifecycle()
         if self.subject.style == CALLBACKBASE:  # a restarted replica: a new process
             return self._cached("second", lambda: self._ray_start("second replica start"))
         return self._cached("second", lambda: self._run("second lifecycle", self._instance))
 
     def faulted(self, fault: str) -> Run:
-        """``initialize_node`` on a fresh instance with ``fault`` injected."""
+        """``initialize_node`` on a fresh instance with ``fault`` injected (``(phase,
+        config, data)`` callbacks only)."""
         return self._cached(
             f"fault:{fault}",
             lambda: self._run(f"with {fault}", self.subject.fresh(), fault=fault),

@@ -18,9 +18,9 @@ Each check declares what it *runs on* (:data:`RUNS_ON`, docs/design.md §Cluster
 
 Each check also declares the *styles* of callback it applies to (:data:`STYLES`):
 ``"callback"`` (a ``(phase, config, data)`` callable, this project's contract) and
-``"callbackbase"`` (a subclass of Ray 2.60's ``CallbackBase``, run through
-:class:`reference_runner.ray_callback_base.CallbackBaseAdapter`). A check is collected for a
-spec only when it applies to the spec's style.
+``"callbackbase"`` (a subclass of Ray's ``CallbackBase``, run by Ray's own code:
+:mod:`conformance.ray_harness`). A check is collected for a spec only when it applies to the
+spec's style.
 
 Ids are stable: they name waivers and certificate entries, so never rename one; retire it
 and add a new id instead (and bump :data:`CATALOGUE_VERSION`).

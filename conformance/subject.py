@@ -6,13 +6,16 @@
 :meth:`Subject.fresh` is the exception: it returns a new instance for a class spec every
 time.
 
-A spec naming a subclass of Ray 2.60's ``CallbackBase`` has the style ``"callbackbase"``
-(:attr:`Subject.style`): it is then loaded as a
-:class:`~reference_runner.ray_callback_base.CallbackBaseAdapter`, which runs the class as
-Ray does (built with Ray's keyword call, hooks at their phases), so the checks that apply
-to both styles drive it like any callback. Its ``callback_kwargs`` (Ray's
-``callback_config.callback_kwargs``, given to the subject) go into every build: the adapter,
-the instance shipped to workers, the constructor check and the fresh interpreter.
+A spec naming a subclass of Ray's ``CallbackBase`` has the style ``"callbackbase"``
+(:attr:`Subject.style`). Ray is the judge of such a class (docs/design.md §Ray is the judge):
+the subject holds its deployment (:attr:`Subject.deployment`: the ``llm_config`` from a Serve
+config, or a default) and builds Ray's own ``LLMConfig`` of it (:meth:`Subject.ray_llm_config`)
+for every replica start. Its ``callback_kwargs`` (Ray's ``callback_config.callback_kwargs``)
+and ``raise_error_on_callback`` go into every build: Ray's ``get_or_create_callback``, the
+instance shipped to workers, the constructor check and the fresh interpreter.
+:meth:`Subject.load` still gives a
+:class:`~reference_runner.ray_callback_base.CallbackBaseAdapter` for such a spec (what the
+loading checks import and build).
 """
 
 from __future__ import annotations
