@@ -138,9 +138,13 @@ class ReplicaStart:
     duration_s: float = 0.0
     #: ``accelerator_type:<TYPE>`` hints left out of the group: the cluster has no such node.
     dropped_hints: tuple[str, ...] = ()
-    #: ``{node id: files under model_path there}`` for each node of the group (read by a task
-    #: pinned to the node, before the group is removed); ``None``: not read.
+    #: ``{node id: files under model_path there}`` for each node of the group the engine
+    #: would use (read by a task pinned to the node, before the group is removed); ``None``:
+    #: not read.
     node_files: dict[str, list[str]] | None = None
+    #: The id of the group a hook supplied in ``ctx.placement_group`` in place of the
+    #: replica's (the engine's, removed with the replica as Serve would); ``None``: none.
+    engine_group: str | None = None
 
 
 class _Steps:
@@ -352,7 +356,8 @@ def run_replica(
     ``timeout_s`` (else :class:`ReplicaStartTimeoutError`; the replica's task is cancelled).
     ``runtime_env`` is the replica's (default: the config's, as Serve gives it).
     ``inspect_nodes`` also lists, on each node of the group, the files under the model path
-    Ray left for the engine (:attr:`ReplicaStart.node_files`).
+    Ray left for the engine (:attr:`ReplicaStart.node_files`). A group a hook put in
+    ``ctx.placement_group`` is the engine's: it is removed too (:attr:`ReplicaStart.engine_group`).
     """
     import ray as _ray
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -408,12 +413,39 @@ def run_replica(
         result.bundles = tuple(bundles)
         result.strategy = strategy
         result.dropped_hints = dropped
+        engine_group = _engine_group(result, group)
+        if engine_group is not None:
+            result.engine_group = engine_group.id.hex()
         if inspect_nodes and result.model_path:
-            result.node_files = files_on_nodes(group, result.model_path, timeout_s=timeout_s)
+            result.node_files = files_on_nodes(
+                engine_group or group, result.model_path, timeout_s=timeout_s
+            )
+        if engine_group is not None:  # the engine's group: handed back with the replica
+            with contextlib.suppress(Exception):
+                ray.util.remove_placement_group(engine_group)
         return result
     finally:
         with contextlib.suppress(Exception):
             ray.util.remove_placement_group(group)
+
+
+def _engine_group(result: ReplicaStart, replica_group: Any) -> Any:
+    """The group a hook put in ``ctx.placement_group`` in place of the replica's (the one
+    Ray's initialize_node and the engine then use), as a handle; ``None`` when it is the
+    replica's own."""
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup
+
+    shown = (result.ctx or {}).get("placement_group")
+    if not isinstance(shown, str) or not shown.startswith("PlacementGroup("):
+        return None
+    hex_id = shown[len("PlacementGroup(") : -1]
+    if hex_id == replica_group.id.hex():
+        return None
+    try:
+        return PlacementGroup(PlacementGroupID(bytes.fromhex(hex_id)))
+    except Exception:
+        return None
 
 
 def _list_files(path: str) -> list[str]:

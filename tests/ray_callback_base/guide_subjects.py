@@ -112,3 +112,14 @@ class NeedsTheNetwork(CallbackBase):
 
 def summary(ctx: Any) -> dict[str, Any]:
     return dict(ctx.get("custom_data") or {})
+
+
+class SuppliesItsOwnGroup(CallbackBase):
+    """Puts a placed group of its own in ctx.placement_group (the engine's from then on)."""
+
+    async def on_before_node_init(self) -> None:
+        import ray
+
+        group = ray.util.placement_group([{"GPU": 1}, {"GPU": 1}], strategy="STRICT_SPREAD")
+        await group.ready()
+        self.ctx.placement_group = group

@@ -200,3 +200,12 @@ def test_outside_an_active_fake_cluster_the_call_says_how_to_use_it() -> None:
 
     with pytest.raises(FakeRayActivationError, match="inside 'with FakeRayCluster"):
         FakeRayCluster().run_ray_node_initialization(config(G.ReadsItsKwargs))
+
+
+def test_a_group_a_hook_supplies_is_the_engines_and_goes_with_the_replica(cluster: Any) -> None:
+    result = cluster.run_ray_node_initialization(config(G.SuppliesItsOwnGroup))
+    assert result.error is None, result.error
+    assert result.engine_group is not None
+    assert result.ctx["placement_group"] == f"PlacementGroup({result.engine_group})"
+    assert len(result.node_files) == 2  # Ray's download tasks ran on the group's two nodes
+    assert cluster.leaks().placement_groups == ()  # removed with the replica's own
