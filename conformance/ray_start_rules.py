@@ -204,18 +204,3 @@ def raised_problems(run: Run) -> list[str]:
                 "arguments are its args, or define __reduce__"
             )
     return problems
-
-
-def described(run: Run) -> dict[str, Any]:
-    """What the certificate records about a start: steps, final ctx, model path, group."""
-    ray = run.ray
-    if ray is None:
-        return {"steps": [], "error": None if run.error is None else describe_error(run.error)}
-    return {
-        "steps": list(ray.steps),
-        "ctx": ray.ctx,
-        "model_path": ray.model_path,
-        "bundles": [dict(b) for b in ray.bundles],
-        "strategy": ray.strategy,
-        "error": None if run.error is None else describe_error(run.error),
-    }

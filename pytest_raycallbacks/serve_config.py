@@ -309,7 +309,7 @@ def _ray_serving_args(
     try:
         LLMServingArgs.model_validate(resolved)
     except Exception as exc:
-        from reference_runner.ray_llm import _ray_message
+        from reference_runner.ray_llm import ray_message
 
         raise ServeConfigError(
             _place(
@@ -317,7 +317,7 @@ def _ray_serving_args(
                 lines,
                 ("applications", a, "args"),
                 f"applications[{a}] {name!r}.args: Ray's LLMServingArgs refused it: "
-                f"{_ray_message(exc)}",
+                f"{ray_message(exc)}",
             )
         ) from None
 

@@ -51,7 +51,6 @@ _VLLM_STAND_IN: Final = (
 _TORCH_STAND_IN: Final = (
     "torch's cache folder for Ray's download_model_files (torch is not installed here)"
 )
-_STAND_INS: list[str] = []
 
 
 class RayConfigError(ValueError):
@@ -137,7 +136,6 @@ def ray_engine_config_module() -> types.ModuleType:
             return importlib.import_module(RAY_VLLM_MODELS_MODULE)
         with _vllm_stood_in():
             module = importlib.import_module(RAY_VLLM_MODELS_MODULE)
-        _note(_VLLM_STAND_IN)
         return module
 
 
@@ -169,11 +167,12 @@ def build_ray_llm_config(config: Mapping[str, Any], *, where: str = "llm_config"
         built = cls.model_validate(dict(config))  # type: ignore[attr-defined]
         built.get_engine_config()
     except Exception as exc:
-        raise RayConfigError(where, _ray_message(exc)) from exc
+        raise RayConfigError(where, ray_message(exc)) from exc
     return built
 
 
-def _ray_message(exc: BaseException) -> str:
+def ray_message(exc: BaseException) -> str:
+    """Ray's (pydantic's) message for ``exc``: each error as ``field.path: message``."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
         try:
@@ -204,7 +203,6 @@ def torch_stand_in(torch_home: str) -> Iterator[None]:
         yield
         return
     setattr(module, "torch", _torch_stand_in(torch_home))  # noqa: B010 - Ray's module
-    _note(_TORCH_STAND_IN)
     try:
         yield
     finally:
@@ -280,12 +278,6 @@ def install_stand_ins() -> None:
             setattr(loaded, "torch", _torch_stand_in(_worker_torch_home()))  # noqa: B010
 
 
-def _note(text: str) -> None:
-    with _LOCK:
-        if text not in _STAND_INS:
-            _STAND_INS.append(text)
-
-
 def planned_stand_ins() -> tuple[str, ...]:
     """What a ``CallbackBase`` certification in this environment stands in for Ray (the
     certificate states it), decided from what is installed, without importing it."""
@@ -299,9 +291,3 @@ def planned_stand_ins() -> tuple[str, ...]:
         "to what it reads from the callback (ctx and the model path)"
     )
     return tuple(planned)
-
-
-def stand_ins() -> tuple[str, ...]:
-    """What this process stood in for Ray so far, one line each (for the certificate)."""
-    with _LOCK:
-        return tuple(_STAND_INS)

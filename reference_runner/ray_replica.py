@@ -142,6 +142,9 @@ class ReplicaStart:
     #: would use (read by a task pinned to the node, before the group is removed); ``None``:
     #: not read.
     node_files: dict[str, list[str]] | None = None
+    #: The id (hex) of the group in ``ctx.placement_group`` when the start ended (``None``:
+    #: none); set by the replica.
+    ctx_group: str | None = None
     #: The id of the group a hook supplied in ``ctx.placement_group`` in place of the
     #: replica's (the engine's, removed with the replica as Serve would); ``None``: none.
     engine_group: str | None = None
@@ -181,9 +184,15 @@ def replica_main(llm_config: Any, observer: StepObserver | None, torch_home: str
         node_id = ray.get_runtime_context().get_node_id()
     except Exception:
         node_id = None
+    group = getattr(getattr(callback, "ctx", None), "placement_group", None)
+    try:
+        ctx_group = group.id.hex() if group is not None else None
+    except Exception:  # not a placement group: callbackbase.ctx-types says so
+        ctx_group = None
     return ReplicaStart(
         error=None if error is None else picklable_error(error),
         ctx=None if callback is None else describe_ctx(callback.ctx),
+        ctx_group=ctx_group,
         model_path=model_path,
         steps=tuple(steps.names),
         observer=observer,
@@ -436,16 +445,9 @@ def _engine_group(result: ReplicaStart, replica_group: Any) -> Any:
     from ray._raylet import PlacementGroupID
     from ray.util.placement_group import PlacementGroup
 
-    shown = (result.ctx or {}).get("placement_group")
-    if not isinstance(shown, str) or not shown.startswith("PlacementGroup("):
+    if result.ctx_group is None or result.ctx_group == replica_group.id.hex():
         return None
-    hex_id = shown[len("PlacementGroup(") : -1]
-    if hex_id == replica_group.id.hex():
-        return None
-    try:
-        return PlacementGroup(PlacementGroupID(bytes.fromhex(hex_id)))
-    except Exception:
-        return None
+    return PlacementGroup(PlacementGroupID(bytes.fromhex(result.ctx_group)))
 
 
 def _list_files(path: str) -> list[str]:
@@ -510,12 +512,3 @@ def run_ray_node_initialization(
             torch_home=torch_home or scratch,
             inspect_nodes=True,
         )
-
-
-def default_torch_home(base: str | None = None) -> str:
-    """A folder for torch's cache stand-in: under ``base`` (the run's folder) if given,
-    else under ``RAY_TMPDIR`` or the system's temporary folder."""
-    import tempfile
-
-    root = base or os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()
-    return os.path.join(root, "raycallbacks-torch-home")

@@ -136,7 +136,7 @@ def read_settings(config: pytest.Config) -> KitSettings:
         waivers=waivers,
         chain=_chain(get_option(config, "chain"), specs),
         callback_kwargs=_callback_kwargs(
-            config, get_option(config, "callback-kwargs") or [], cli_specs
+            config, get_option(config, "callback-kwargs") or [], cli_specs, serve_configs
         ),
         s3_buckets=s3_buckets,
         serve_configs=serve_configs,
@@ -289,7 +289,10 @@ def _chain(value: object, specs: tuple[str, ...]) -> bool:
 
 
 def _callback_kwargs(
-    config: pytest.Config, values: list[str], specs: tuple[str, ...]
+    config: pytest.Config,
+    values: list[str],
+    specs: tuple[str, ...],
+    serve_configs: tuple[Any, ...] = (),
 ) -> dict[str, dict[str, Any]]:
     """``--raycallbacks-callback-kwargs SPEC=JSON|@FILE``, read and checked: valid JSON (or
     a readable file), an object, for one of the specs, without Ray's own keywords. Whether
@@ -301,7 +304,22 @@ def _callback_kwargs(
         kwargs = parse_all(values, base_dir=config.invocation_params.dir)
     except CallbackKwargsError as exc:
         raise pytest.UsageError(f"{exc} (or ini raycallbacks_callback_kwargs)") from None
+    from reference_runner.loading import split_label
+
     for spec, value in kwargs.items():
+        deployed = [
+            entry
+            for serve_config in serve_configs
+            for entry in serve_config.entries
+            if split_label(spec)[0] == entry.callback_class
+        ]
+        if spec not in specs and deployed:
+            raise pytest.UsageError(
+                f"--raycallbacks-callback-kwargs for {spec}: it is certified from a Serve "
+                f"config, whose callback_config gives its callback_kwargs "
+                f"({deployed[0].place}); change them there (that is what is deployed), or "
+                f"certify the class by spec with --raycallbacks-conformance {spec}"
+            )
         if spec not in specs:
             raise pytest.UsageError(
                 f"--raycallbacks-callback-kwargs: {spec} is not among the callbacks to certify "

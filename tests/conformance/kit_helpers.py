@@ -108,3 +108,18 @@ def run_kit(
     cert_path = cwd / "cert.json"
     assert cert_path.exists(), f"no certificate written; output:\n{output[-4000:]}"
     return KitRun(done.returncode, output, json.loads(cert_path.read_text()))
+
+
+def pytest_process(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest -p no:cacheprovider ARGS`` in ``cwd``, as a user runs it (no pytest
+    variables of this run), its output captured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kit_helpers import run_kit
+from kit_helpers import pytest_process, run_kit
 
 SUBJECTS = Path(__file__).parents[1] / "ray_callback_base" / "guide_subjects.py"
 #: The user's module, named apart from the suite's own copy (``verify`` runs in this process,
@@ -167,24 +165,22 @@ def test_a_file_ray_refuses_is_a_usage_error_quoting_ray_and_the_place(
     project: Path, text: str, message: str
 ) -> None:
     (project / "serve.yaml").write_text(text)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "--raycallbacks-serve-config",
-            "serve.yaml",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = pytest_process(project, "--raycallbacks-serve-config", "serve.yaml")
     assert done.returncode == 4, done.stdout + done.stderr
     assert message in done.stderr, done.stderr
+
+
+def test_kwargs_on_the_command_line_for_an_entry_say_to_change_the_file(project: Path) -> None:
+    (project / "serve.yaml").write_text(serve_config(llm_config("ReadsItsKwargs")))
+    done = pytest_process(
+        project,
+        "--raycallbacks-serve-config",
+        "serve.yaml",
+        "--raycallbacks-callback-kwargs",
+        f'{MODULE}:ReadsItsKwargs={{"greeting": "hi"}}',
+    )
+    assert done.returncode == 4
+    assert "it is certified from a Serve config, whose callback_config gives" in done.stderr
 
 
 def test_verify_is_the_gate_before_serve_deploy(project: Path) -> None:

@@ -209,3 +209,19 @@ def test_a_group_a_hook_supplies_is_the_engines_and_goes_with_the_replica(cluste
     assert result.ctx["placement_group"] == f"PlacementGroup({result.engine_group})"
     assert len(result.node_files) == 2  # Ray's download tasks ran on the group's two nodes
     assert cluster.leaks().placement_groups == ()  # removed with the replica's own
+
+
+def test_the_reference_config_takes_every_field_of_rays_own() -> None:
+    """One config file can carry Ray's fields and callbacks: the reference LLMConfig has
+    every field of the installed Ray's LLMConfig (RAY_ONLY_FIELDS names those it only
+    carries), and reads the model from model_loading_config."""
+    from reference_runner import LLMConfig
+    from reference_runner.config import RAY_ONLY_FIELDS
+    from reference_runner.ray_llm import ray_llm_config_class
+
+    rays = set(ray_llm_config_class().model_fields)  # type: ignore[attr-defined]
+    assert rays - {"model_id"} <= set(LLMConfig.model_fields)
+    acted_on = {"engine_kwargs", "accelerator_type", "placement_group_config", "runtime_env"}
+    assert set(RAY_ONLY_FIELDS) == rays - acted_on
+    both = LLMConfig.model_validate({**config(G.ReadsItsKwargs), "callbacks": ["m.cb"]})
+    assert both.model_id == TINY_MODEL_PATH and both.callbacks == ["m.cb"]

@@ -27,7 +27,7 @@ from reference_runner import TINY_MODEL_PATH
 from reference_runner.ray_callback_base import construct_as_ray
 from reference_runner.ray_callback_ctx import ctx_field_problems
 from reference_runner.ray_llm import build_ray_llm_config
-from reference_runner.ray_replica import DOWNLOAD_HOOK, ON_AFTER_NODE_INIT, run_replica
+from reference_runner.ray_replica import ON_AFTER_NODE_INIT, run_replica
 
 MODULE = "ray_callback_subjects"
 
@@ -97,7 +97,7 @@ def test_hooks_a_download_hook_writing_ctx_never_reaches_the_replica(start: Any)
     assert result.error is None
     # The hook set NONE on the copy in Ray's download task; the replica's ctx never saw it.
     assert result.ctx["worker_node_download_model"] == "NodeModelDownloadable.MODEL_AND_TOKENIZER"
-    assert DOWNLOAD_HOOK and "initialize_node" in result.steps
+    assert "initialize_node" in result.steps  # Ray ran the hook (in its download task)
 
 
 def built(cls: type) -> Any:
